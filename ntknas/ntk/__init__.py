@@ -1,0 +1,31 @@
+"""Empirical Neural Tangent Kernels: ``empirical_ntk`` and its implementations."""
+
+from __future__ import annotations
+
+from ntknas.ntk._engine import (
+    BN_MODES,
+    IMPLEMENTATIONS,
+    KERNELS,
+    PARAM_SETS,
+    empirical_ntk,
+    logits_of,
+    reinitialize,
+    resolve_implementation,
+    select_parameters,
+    tf32_disabled,
+)
+from ntknas.ntk._hooks import hooks_support
+
+__all__ = [
+    "BN_MODES",
+    "IMPLEMENTATIONS",
+    "KERNELS",
+    "PARAM_SETS",
+    "empirical_ntk",
+    "hooks_support",
+    "logits_of",
+    "reinitialize",
+    "resolve_implementation",
+    "select_parameters",
+    "tf32_disabled",
+]

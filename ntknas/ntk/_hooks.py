@@ -1,0 +1,196 @@
+"""Per-layer implementation: Θ = Σ_l J_l J_lᵀ from layer inputs and output gradients.
+
+One forward pass records each supported layer's input; one backward pass per output direction
+(one for the sum kernel, C for the trace kernel) delivers each layer's output gradient δ, from
+which the per-sample parameter gradients of that layer alone are formed and folded into Θ at
+once. Only one layer's per-sample gradients exist at a time, and the backward pass never computes
+parameter gradients (the input carries ``requires_grad`` instead), so the cost is close to one
+training step.
+
+Samples must be independent, so this serves ``bn="frozen"`` and ``bn="eval"``. Supported layers:
+Linear, Conv2d (any stride, padding, dilation, groups; zero padding), BatchNorm, LayerNorm. A layer
+called twice in one forward (shared weights), an unsupported layer holding a selected parameter,
+or a recorded input later modified in place make :func:`kernel_hooks` fall back to torch.func.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+if TYPE_CHECKING:
+    from ntknas.ntk._engine import _Pass
+
+_SUPPORTED = (nn.Linear, nn.Conv2d, nn.LayerNorm, nn.modules.batchnorm._BatchNorm)
+
+
+class HooksUnsupported(RuntimeError):
+    """The model holds something the per-layer implementation cannot follow."""
+
+
+def hooks_support(model: nn.Module, selected: dict[str, torch.Tensor] | None = None) -> str | None:
+    """None when the per-layer implementation can compute the kernel of ``model``, else why not.
+
+    Example:
+        >>> hooks_support(torch.nn.Sequential(torch.nn.Linear(2, 2))) is None
+        True
+    """
+    owners: dict[int, str] = {}
+    for name, module in model.named_modules():
+        for pname, p in module.named_parameters(recurse=False):
+            full = f"{name}.{pname}" if name else pname
+            if selected is not None and full not in selected:
+                continue
+            if not p.requires_grad:
+                continue
+            if not isinstance(module, _SUPPORTED):
+                return f"parameter {full!r} sits in an unsupported {type(module).__name__}"
+            if isinstance(module, nn.Conv2d) and (
+                module.padding_mode != "zeros" or isinstance(module.padding, str)
+            ):
+                return f"Conv2d {name!r} uses padding {module.padding!r}/{module.padding_mode}"
+            if id(p) in owners:
+                return f"parameter {full!r} is shared with {owners[id(p)]!r}"
+            owners[id(p)] = full
+    return None
+
+
+def _per_sample_grads(
+    module: nn.Module, inp: torch.Tensor, delta: torch.Tensor, stats: tuple | None
+) -> dict[str, torch.Tensor]:
+    """Per-sample gradients (B, P_param) of the module's parameters for output gradient δ."""
+    b = delta.shape[0]
+    out: dict[str, torch.Tensor] = {}
+    if isinstance(module, nn.Linear):
+        a = inp.reshape(b, -1, inp.shape[-1])
+        d = delta.reshape(b, -1, delta.shape[-1])
+        out["weight"] = torch.einsum("bto,bti->boi", d, a).reshape(b, -1)
+        out["bias"] = d.sum(1)
+    elif isinstance(module, nn.Conv2d):
+        g = module.groups
+        cols = F.unfold(
+            inp,
+            module.kernel_size,
+            dilation=module.dilation,
+            padding=module.padding,
+            stride=module.stride,
+        )  # (B, Cin*k*k, L)
+        length = cols.shape[-1]
+        cols = cols.reshape(b, g, -1, length)
+        d = delta.reshape(b, g, -1, length)
+        out["weight"] = torch.einsum("bgol,bgil->bgoi", d, cols).reshape(b, -1)
+        out["bias"] = delta.reshape(b, delta.shape[1], -1).sum(-1)
+    elif isinstance(module, nn.LayerNorm):
+        dims = tuple(range(inp.dim() - len(module.normalized_shape), inp.dim()))
+        mean = inp.mean(dims, keepdim=True)
+        var = inp.var(dims, keepdim=True, unbiased=False)
+        xhat = (inp - mean) / torch.sqrt(var + module.eps)
+        n = len(module.normalized_shape)
+        out["weight"] = (delta * xhat).reshape(b, -1, *delta.shape[-n:]).sum(1).reshape(b, -1)
+        out["bias"] = delta.reshape(b, -1, *delta.shape[-n:]).sum(1).reshape(b, -1)
+    else:  # BatchNorm with constant statistics
+        assert stats is not None
+        mean, var = stats
+        shape = [1, -1] + [1] * (inp.dim() - 2)
+        xhat = (inp - mean.reshape(shape)) / torch.sqrt(var.reshape(shape) + module.eps)
+        out["weight"] = (delta * xhat).reshape(b, delta.shape[1], -1).sum(-1)
+        out["bias"] = delta.reshape(b, delta.shape[1], -1).sum(-1)
+    return out
+
+
+def kernel_hooks(work: _Pass) -> torch.Tensor:
+    """Θ for a prepared pass (sum or trace kernel), falling back to torch.func when needed."""
+    from ntknas.ntk import _engine
+
+    reason = None if work.kernel != "full" else "the full kernel needs every class at once"
+    if reason is None:
+        reason = hooks_support(work.model, work.differentiable)
+    if reason is None:
+        try:
+            return _kernel_hooks(work)
+        except HooksUnsupported as error:
+            reason = str(error)
+    warnings.warn(f"per-layer hooks unavailable ({reason}); using torch.func", stacklevel=3)
+    theta = None
+    b = work.x.shape[0]
+    size = b * work.num_classes if work.kernel == "full" else b
+    theta = torch.zeros(size, size, dtype=work.x.dtype, device=work.x.device)
+    names = list(work.differentiable)
+    directions = work.directions
+    chunks = [directions] if work.kernel != "trace" else [d.unsqueeze(0) for d in directions]
+    for chunk in chunks:
+        _engine._gram_update(theta, _engine._jacobian_func(work, names, chunk, None), work.kernel)
+    return theta
+
+
+def _kernel_hooks(work: _Pass) -> torch.Tensor:
+    model, x = work.model, work.x
+    b = x.shape[0]
+    theta = torch.zeros(b, b, dtype=x.dtype, device=x.device)
+    layers: dict[nn.Module, str] = {
+        m: name
+        for name, m in model.named_modules()
+        if isinstance(m, _SUPPORTED) and any(True for _ in m.parameters(recurse=False))
+    }
+    records: dict[str, tuple[torch.Tensor, int]] = {}
+    calls: dict[str, int] = {}
+    wanted: dict[str, list[str]] = {}
+    for m, name in layers.items():
+        prefix = f"{name}." if name else ""
+        keep = [
+            p for p, _ in m.named_parameters(recurse=False) if prefix + p in work.differentiable
+        ]
+        if keep:
+            wanted[name] = keep
+
+    def bn_stats(name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        prefix = f"{name}." if name else ""
+        return work.constants[prefix + "running_mean"], work.constants[prefix + "running_var"]
+
+    def make_hook(module: nn.Module, name: str):
+        def grad_hook(delta: torch.Tensor) -> None:
+            inp, version = records[name]
+            if inp._version != version:
+                raise HooksUnsupported(f"the input of {name!r} was modified in place")
+            stats = bn_stats(name) if isinstance(module, nn.modules.batchnorm._BatchNorm) else None
+            grads = _per_sample_grads(module, inp, delta, stats)
+            for pname in wanted[name]:
+                g = grads[pname]
+                theta.add_(g @ g.T)
+
+        def forward_hook(mod: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+            calls[name] = calls.get(name, 0) + 1
+            if calls[name] > 1:
+                raise HooksUnsupported(f"layer {name!r} is called more than once per forward")
+            inp = inputs[0].detach()
+            records[name] = (inp, inp._version)
+            if not isinstance(output, torch.Tensor) or not output.requires_grad:
+                raise HooksUnsupported(f"the output of {name!r} does not depend on the input")
+            output.register_hook(grad_hook)
+
+        return forward_hook
+
+    handles = [
+        m.register_forward_hook(make_hook(m, layers[m])) for m in layers if layers[m] in wanted
+    ]
+    try:
+        x_in = x.detach().requires_grad_(True)
+        constants = {n: t.detach() for n, t in work.differentiable.items()}
+        with torch.enable_grad():
+            out = work.call(constants, x_in)
+        missing = set(wanted) - set(records)
+        if missing:
+            raise HooksUnsupported(f"layer {sorted(missing)[0]!r} is not called in the forward")
+        n_dir = work.directions.shape[0]
+        for k, v in enumerate(work.directions):
+            torch.autograd.grad(
+                out, x_in, grad_outputs=v.expand_as(out), retain_graph=k + 1 < n_dir
+            )
+    finally:
+        for h in handles:
+            h.remove()
+    return theta

@@ -1,0 +1,89 @@
+"""Search spaces: a registry of architecture families (timm-style).
+
+Example:
+    >>> import search_spaces
+    >>> space = search_spaces.create_search_space("nb201")
+    >>> spec = space.sample(0)
+    >>> space.parse(spec.to_string()) == spec
+    True
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from typing import Any, TypeVar
+
+from search_spaces.base import ArchSpec, Cost, SearchSpace, count_flops, count_parameters
+
+ENTRY_POINT_GROUP = "ntknas.search_spaces"
+
+_REGISTRY: dict[str, Callable[..., SearchSpace]] = {}
+_entry_points_loaded = False
+
+T = TypeVar("T", bound=Callable[..., SearchSpace])
+
+
+def register_search_space(name: str) -> Callable[[T], T]:
+    """Register a search space class or factory under ``name``; a second registration raises.
+
+    Example:
+        >>> @register_search_space("my_space")  # doctest: +SKIP
+        ... class MySpace(SearchSpace): ...
+    """
+
+    def decorator(factory: T) -> T:
+        if name in _REGISTRY:
+            raise ValueError(f"a search space named {name!r} is already registered")
+        _REGISTRY[name] = factory
+        return factory
+
+    return decorator
+
+
+def _load_entry_points() -> None:
+    """Import third-party spaces from the ``ntknas.search_spaces`` entry-point group once."""
+    global _entry_points_loaded
+    if _entry_points_loaded:
+        return
+    _entry_points_loaded = True
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name in _REGISTRY:
+            continue
+        loaded = ep.load()
+        if ep.name not in _REGISTRY and callable(loaded):
+            _REGISTRY[ep.name] = loaded
+
+
+def list_search_spaces(pattern: str = "*") -> list[str]:
+    """Registered search space names matching a glob ``pattern``, sorted."""
+    _load_entry_points()
+    return sorted(n for n in _REGISTRY if fnmatch.fnmatch(n, pattern))
+
+
+def create_search_space(name: str, **options: Any) -> SearchSpace:
+    """Create the search space ``name`` with its options (ranges); see each space's docstring.
+
+    Raises:
+        ValueError: unknown name (the message lists the known ones) or a bad option.
+    """
+    _load_entry_points()
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown search space {name!r}; known: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name](**options)
+
+
+# Built-in spaces register themselves on import.
+from search_spaces import cnn, nb201, resnet, vit  # noqa: E402,F401
+
+__all__ = [
+    "ArchSpec",
+    "Cost",
+    "SearchSpace",
+    "count_flops",
+    "count_parameters",
+    "create_search_space",
+    "list_search_spaces",
+    "register_search_space",
+]
