@@ -113,6 +113,11 @@ class SearchSpace(ABC):
     def build(self, spec: ArchSpec | str, num_classes: int = 10) -> nn.Module:
         """The network for ``spec``, freshly initialized from the global torch RNG."""
 
+    @abstractmethod
+    def trial_params(self, spec: ArchSpec | str) -> dict[str, Any]:
+        """The Optuna parameters :meth:`suggest` would draw for ``spec`` (its inverse), e.g. for
+        ``study.enqueue_trial(space.trial_params(spec))`` or ``FixedTrial``."""
+
     def enumerate(self) -> Iterator[ArchSpec]:
         """Every architecture of a finite space."""
         raise TypeError(f"search space {self.name!r} is not finite and cannot be enumerated")

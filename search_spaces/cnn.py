@@ -201,5 +201,15 @@ class CNNSpace(SearchSpace):
     def parse(self, text: str) -> ArchSpec:
         return self._format(self.genome(text))
 
+    def trial_params(self, spec: ArchSpec | str) -> dict[str, Any]:
+        g = self.genome(spec)
+        params: dict[str, Any] = {"stages": len(g.depth)}
+        for s in range(len(g.depth)):
+            params[f"depth_{s}"] = g.depth[s]
+            params[f"width_{s}"] = g.width[s]
+            params[f"kernel_{s}"] = g.kernel[s]
+        params.update(downsampling=g.down, batchnorm=g.bn, activation=g.act)
+        return params
+
     def build(self, spec: ArchSpec | str, num_classes: int = 10) -> nn.Module:
         return PlainCNN(self.genome(spec), num_classes)

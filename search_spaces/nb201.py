@@ -217,6 +217,9 @@ class NB201Space(SearchSpace):
         """The 6 edge ops of a spec, in :data:`EDGES` order."""
         return parse_arch(self._spec(spec).arch)
 
+    def trial_params(self, spec: ArchSpec | str) -> dict[str, Any]:
+        return {f"edge_{s}_{d}": op for (s, d), op in zip(EDGES, self.ops(spec))}
+
     def build(self, spec: ArchSpec | str, num_classes: int = 10) -> nn.Module:
         return NB201Network(self.ops(spec), num_classes, self.channels, self.cells)
 

@@ -234,5 +234,16 @@ class ResNetSpace(SearchSpace):
     def parse(self, text: str) -> ArchSpec:
         return self._format(self.genome(text))
 
+    def trial_params(self, spec: ArchSpec | str) -> dict[str, Any]:
+        g = self.genome(spec)
+        params: dict[str, Any] = {"block": g.block, "stem": g.stem, "stages": len(g.blocks)}
+        for s in range(len(g.blocks)):
+            params[f"blocks_{s}"] = g.blocks[s]
+        for s in range(len(g.blocks)):
+            params[f"width_{s}"] = g.width[s]
+        if g.block != "basic":
+            params["expansion"] = g.expansion
+        return params
+
     def build(self, spec: ArchSpec | str, num_classes: int = 10) -> nn.Module:
         return ResNet(self.genome(spec), num_classes)

@@ -260,5 +260,16 @@ class ViTSpace(SearchSpace):
     def parse(self, text: str) -> ArchSpec:
         return self._format(self.genome(text))
 
+    def trial_params(self, spec: ArchSpec | str) -> dict[str, Any]:
+        g = self.genome(spec)
+        return {
+            "log2_patch_size": int(math.log2(g.patch)),
+            "depth": g.depth,
+            "dim": g.dim,
+            "log2_heads": int(math.log2(g.heads)),
+            "mlp_ratio": g.mlp,
+            "pooling": g.pool,
+        }
+
     def build(self, spec: ArchSpec | str, num_classes: int = 10) -> nn.Module:
         return ViT(self.genome(spec), num_classes, dropout=self.dropout)

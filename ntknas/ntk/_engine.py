@@ -419,12 +419,14 @@ def reinitialize(model: nn.Module) -> None:
             reset()
 
 
-def resolve_implementation(implementation: str, bn: str, model: nn.Module | None = None) -> str:
+def resolve_implementation(
+    implementation: str, bn: str, model: nn.Module | None = None, kernel: str = "sum"
+) -> str:
     """The implementation ``"auto"`` stands for.
 
     ``bn="batch"`` couples the samples, so only the batched-backward implementation is exact;
-    otherwise per-layer hooks when every selected parameter sits in a supported layer, else
-    torch.func.
+    otherwise per-layer hooks when every selected parameter sits in a supported layer (and the
+    kernel is not "full"), else torch.func.
     """
     _check_choice("implementation", implementation, IMPLEMENTATIONS)
     if implementation != "auto":
@@ -436,7 +438,7 @@ def resolve_implementation(implementation: str, bn: str, model: nn.Module | None
         return implementation
     if bn == "batch":
         return "autograd"
-    if model is not None:
+    if model is not None and kernel != "full":
         from ntknas.ntk._hooks import hooks_support
 
         if hooks_support(model) is None:
@@ -514,7 +516,7 @@ def empirical_ntk(
     if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
         raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
     select_parameters(model, params)
-    impl = resolve_implementation(implementation, bn, model)
+    impl = resolve_implementation(implementation, bn, model, kernel)
     if bn == "batch" and x.shape[0] < 2 and any(is_batchnorm(m) for m in model.modules()):
         raise ValueError("bn='batch' needs at least 2 samples (train-mode BatchNorm statistics)")
 

@@ -1,0 +1,451 @@
+"""The ``ntknas`` command: search | score | validate | bench | worker | report.
+
+Exit status: 0 success, 1 runtime failure, 2 bad usage, config or input (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+USAGE_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, KeyError)
+
+
+class UsageError(ValueError):
+    """Bad command-line usage."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _print_json(obj: Any) -> None:
+    print(json.dumps(obj, indent=None, default=_json_default))
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
+
+
+def _space_options(items: Sequence[str]) -> dict[str, Any]:
+    from ntknas.config import parse_override
+
+    return dict(parse_override(item) for item in items)
+
+
+# --------------------------------------------------------------------------- subcommands
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    import search_spaces
+    from ntknas.scorer import NTKScorer
+
+    space = search_spaces.create_search_space(args.space, **_space_options(args.space_option))
+    spec = space.parse(args.arch)
+    scorer = NTKScorer(
+        batch_size=args.batch_size,
+        kernel=args.kernel,
+        bn=args.bn,
+        params=args.params,
+        implementation=args.implementation,
+        repeats=args.repeats,
+        seed=args.seed,
+        device=args.device,
+        data=args.data,
+        data_dir=args.data_dir,
+        metric=args.metric,
+    )
+    scorer.probe  # load data first: a data error is a usage error, not a scoring failure
+    start = time.perf_counter()
+    result = scorer.score(space, spec)
+    seconds = time.perf_counter() - start
+    metrics = {k: (v if v == v else None) for k, v in result.metrics.items()}
+    if args.json:
+        _print_json(
+            {
+                "arch": spec.to_string(),
+                "hash": spec.hash,
+                "metrics": metrics,
+                "degenerate": result.degenerate,
+                "reason": result.reason,
+                "score": result.score,
+                "score_metric": args.metric,
+                "params": result.params,
+                "flops": result.flops,
+                "seconds": round(seconds, 4),
+                "settings": scorer.settings(),
+            }
+        )
+        return 0
+    print(f"arch      {spec.to_string()}")
+    print(f"hash      {spec.hash}")
+    print(f"params    {result.params:,}    FLOPs {result.flops:,}")
+    print(f"data      {args.data}, batch {args.batch_size}, kernel={args.kernel}, bn={args.bn}")
+    for name, value in metrics.items():
+        print(f"  {name:<22} {value:.6g}" if value is not None else f"  {name:<22} nan")
+    if result.degenerate:
+        print(f"degenerate: {result.reason}")
+    print(f"seconds   {seconds:.3f}")
+    return 0
+
+
+def _load_config(args: argparse.Namespace):
+    from ntknas.config import load_config, validate_config
+
+    config = load_config(args.config, args.overrides)
+    validate_config(config, str(args.config or "<built-in quickstart config>"))
+    return config
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from ntknas.study import run_search, summary_table
+    from ntknas.study._report import ranking_rows  # noqa: F401
+
+    config = _load_config(args)
+    log = (lambda *a, **k: print(*a, file=sys.stderr, **k)) if args.json else print
+    summary = run_search(
+        config,
+        storage=args.storage,
+        study_name=args.study_name,
+        output_dir=args.output_dir,
+        progress=not args.no_progress and not args.json,
+        log=log,
+    )
+    if args.json:
+        _print_json(summary)
+        return 0
+    import csv
+    from pathlib import Path
+
+    with (Path(summary["folder"]) / "ranking.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        r["rank"] = int(r["rank"]) if r["rank"] else None
+        r["score"] = float(r["score"]) if r["score"] else None
+        r["params"] = int(r["params"]) if r["params"] else None
+        r["flops"] = int(r["flops"]) if r["flops"] else None
+    print()
+    print(summary_table(rows, k=config.study.top_k or 10, metric=config.study.objectives[0]))
+    print()
+    print(
+        f"{summary['complete']} trials complete, {summary['failed']} failed "
+        f"(degenerate kernels), {summary['architectures']} distinct architectures, "
+        f"{summary['seconds']:.1f} s"
+    )
+    if "training" in summary:
+        for arch, acc in summary["training"]["accuracy"].items():
+            print(f"trained  {arch}  {acc:.2f}%")
+    print(f"results in {summary['folder']}/ (ranking.csv, config.yaml, versions.json, plots)")
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from ntknas.study import build_parts, open_study, screen
+
+    config = _load_config(args)
+    parts = build_parts(config)
+    study = open_study(
+        config, args.storage, args.study_name, create=not args.join_only, workers=args.workers
+    )
+    n_trials = args.n_trials or int(study.user_attrs.get("ntknas:n_trials", config.study.n_trials))
+    log_file = open(args.log, "a") if args.log else None  # noqa: SIM115
+
+    def on_trial(trial) -> None:
+        if log_file is not None:
+            log_file.write(json.dumps({"number": trial.number, "state": trial.state.name,
+                                       "hash": trial.user_attrs.get("ntknas:hash")}) + "\n")
+            log_file.flush()
+
+    try:
+        done = screen(
+            study,
+            parts.space,
+            parts.scorer,
+            n_trials=n_trials,
+            objectives=study.user_attrs.get("ntknas:objectives", parts.objectives),
+            batch=config.study.batch,
+            budget=parts.budget,
+            on_trial=on_trial,
+        )
+    finally:
+        if log_file is not None:
+            log_file.close()
+    if args.json:
+        _print_json({"study": args.study_name, "finished_here": done})
+    else:
+        print(f"worker finished {done} trials of study {args.study_name!r}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    import optuna
+
+    from ntknas.study import create_storage, ranking_rows, summary_table, write_results
+    from ntknas.study._storage import StorageError
+
+    storage = create_storage(args.storage)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        study = optuna.load_study(study_name=args.study_name, storage=storage)
+    except KeyError:
+        raise StorageError(f"study {args.study_name!r} does not exist in {args.storage}") from None
+    from pathlib import Path
+
+    folder = Path(args.output_dir) / args.study_name
+    summary = write_results(study, folder)
+    rows = ranking_rows(study)
+    if args.json:
+        summary["folder"] = str(folder)
+        _print_json(summary)
+    else:
+        print(summary_table(rows, k=args.top_k))
+        print(f"\n{summary['complete']} complete, {summary['failed']} failed; written to {folder}/")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from ntknas.validate import run_validate
+
+    config = _load_config(args)
+    result = run_validate(
+        config,
+        n_archs=args.n,
+        strategy=args.strategy,
+        storage=args.storage,
+        output_dir=args.output_dir,
+        name=args.name,
+        log=(lambda *a: print(*a, file=sys.stderr)) if args.json else print,
+    )
+    if args.json:
+        _print_json(result)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    if args.bench == "speed":
+        from ntknas.bench.speed import format_speed, run_speed
+
+        result = run_speed(
+            space=args.space,
+            arch=args.arch,
+            batch_size=args.batch_size,
+            device=args.device,
+            repeats=args.repeats,
+            data=args.data,
+            methods=args.methods,
+        )
+        _print_json(result) if args.json else print(format_speed(result))
+        if args.output:
+            _write_output(args.output, result, format_speed(result), sys.argv)
+        return 0
+    if args.bench == "nb201":
+        from ntknas.bench.nb201 import format_nb201, run_nb201
+
+        result = run_nb201(
+            ground_truth=args.ground_truth,
+            target=args.target,
+            n=args.n,
+            seed=args.seed,
+            data=args.data,
+            data_dir=args.data_dir,
+            batch_size=args.batch_size,
+            kernel=args.kernel,
+            bn=args.bn,
+            params=args.params,
+            repeats=args.repeats,
+            device=args.device,
+            progress=not args.json,
+            include_disconnected=args.include_disconnected,
+            configs=args.configs,
+        )
+        _print_json(result) if args.json else print(format_nb201(result))
+        if args.output:
+            _write_output(args.output, result, format_nb201(result), sys.argv)
+        return 0
+    from ntknas.bench.throughput import format_throughput, run_throughput
+
+    result = run_throughput(
+        space=args.space,
+        n=args.n,
+        batch_size=args.batch_size,
+        device=args.device,
+        data=args.data,
+        seed=args.seed,
+        implementation=args.implementation,
+    )
+    _print_json(result) if args.json else print(format_throughput(result))
+    if args.output:
+        _write_output(args.output, result, format_throughput(result), sys.argv)
+    return 0
+
+
+def _write_output(prefix: str, result: dict[str, Any], table: str, argv: list[str]) -> None:
+    """``PREFIX.json`` and ``PREFIX.md`` (the table plus the command that made it)."""
+    from pathlib import Path
+
+    from ntknas.study import versions
+
+    path = Path(prefix)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    command = "ntknas " + " ".join(argv[1:])
+    blob = {"command": command, "versions": versions(), **result}
+    path.with_suffix(".json").write_text(json.dumps(blob, indent=2, default=_json_default) + "\n")
+    path.with_suffix(".md").write_text(f"```\n{command}\n```\n\n```\n{table}\n```\n")
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def _add_scorer_options(p: argparse.ArgumentParser, *, batch_size: int = 64) -> None:
+    from ntknas.ntk import BN_MODES, IMPLEMENTATIONS, KERNELS, PARAM_SETS
+
+    p.add_argument("--data", default="synthetic", help="synthetic | cifar10 | imagefolder:PATH")
+    p.add_argument("--data-dir", default=None, help="root of torchvision-format CIFAR-10")
+    p.add_argument("--batch-size", type=int, default=batch_size)
+    p.add_argument("--kernel", default="sum", choices=KERNELS)
+    p.add_argument("--bn", default="frozen", choices=BN_MODES)
+    p.add_argument("--params", default="all", choices=PARAM_SETS)
+    p.add_argument("--implementation", default="auto", choices=IMPLEMENTATIONS)
+    p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N | auto")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="ntknas", description=__doc__.splitlines()[0])
+    from ntknas import __version__
+
+    parser.add_argument("--version", action="version", version=f"ntknas {__version__}")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    p = sub.add_parser("score", help="score one architecture")
+    p.add_argument("--space", required=True)
+    p.add_argument("--arch", required=True, help="the architecture's text form")
+    p.add_argument("--space-option", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--metric", default="log_cond", help="metric reported as the score")
+    _add_scorer_options(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_score)
+
+    def config_args(q: argparse.ArgumentParser) -> None:
+        q.add_argument("--config", default=None, help="YAML config (default: the quickstart)")
+        q.add_argument("overrides", nargs="*", metavar="SECTION.KEY=VALUE")
+
+    p = sub.add_parser("search", help="screen architectures in an Optuna study and rank them")
+    config_args(p)
+    p.add_argument("--storage", default=None, help="Optuna storage URL (default: config)")
+    p.add_argument("--study-name", default=None)
+    p.add_argument("--output-dir", default=None)
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("worker", help="join a shared study and screen until it is complete")
+    config_args(p)
+    p.add_argument("--storage", required=True)
+    p.add_argument("--study-name", required=True)
+    p.add_argument("--n-trials", type=int, default=None)
+    p.add_argument("--workers", type=int, default=2, help="how many workers share the storage")
+    p.add_argument("--join-only", action="store_true", help="fail if the study does not exist")
+    p.add_argument("--log", default=None, help="append one JSON line per finished trial")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("report", help="rebuild the ranking of a study from its storage")
+    p.add_argument("--storage", required=True)
+    p.add_argument("--study-name", required=True)
+    p.add_argument("--output-dir", default="results")
+    p.add_argument("--top-k", type=int, default=10)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("validate", help="score, train briefly, and correlate")
+    config_args(p)
+    p.add_argument("--n", type=int, default=None, help="architectures (default: study.n_trials)")
+    p.add_argument("--strategy", default="random", choices=("random", "stratified"))
+    p.add_argument("--storage", default=None)
+    p.add_argument("--name", default=None, help="results/validate/<name>/")
+    p.add_argument("--output-dir", default=None)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("bench", help="benchmarks: speed | nb201 | throughput")
+    bench = p.add_subparsers(dest="bench", parser_class=_Parser)
+    b = bench.add_parser("speed", help="NTK implementations vs one training step")
+    b.add_argument("--space", default="nb201")
+    b.add_argument("--arch", default=None)
+    b.add_argument("--batch-size", type=int, default=64)
+    b.add_argument("--device", default="cpu")
+    b.add_argument("--repeats", type=int, default=5, help="timed runs per method (median)")
+    b.add_argument("--data", default="synthetic")
+    b.add_argument("--methods", default=None, help="comma-separated subset of methods")
+    b.add_argument("--output", default=None, help="write PREFIX.json and PREFIX.md")
+    b.add_argument("--json", action="store_true")
+    b = bench.add_parser("nb201", help="rank correlation on a NAS-Bench-201 accuracy table")
+    b.add_argument("--ground-truth", required=True, help="CSV with an arch column")
+    b.add_argument("--target", required=True, help="accuracy column")
+    b.add_argument("--n", type=int, default=None)
+    b.add_argument("--include-disconnected", action="store_true",
+                   help="keep cells with no input-output path in the correlations")
+    b.add_argument("--configs", default=None,
+                   help="semicolon-separated kernel/bn/params/repeats settings, e.g. "
+                   "'sum/frozen/all/1;sum/batch/weights/3' (default: the single --kernel/--bn one)")
+    _add_scorer_options(b)
+    b.add_argument("--output", default=None, help="write PREFIX.json and PREFIX.md")
+    b.add_argument("--json", action="store_true")
+    b = bench.add_parser("throughput", help="architectures scored per second, end to end")
+    b.add_argument("--space", default="nb201")
+    b.add_argument("--n", type=int, default=50)
+    b.add_argument("--batch-size", type=int, default=64)
+    b.add_argument("--device", default="cpu")
+    b.add_argument("--data", default="synthetic")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--implementation", default="auto")
+    b.add_argument("--output", default=None, help="write PREFIX.json and PREFIX.md")
+    b.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``ntknas`` command."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv:
+        argv = ["search"]  # the quickstart job
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 2
+        if args.command == "bench" and args.bench is None:
+            raise UsageError("ntknas bench: choose one of speed, nb201, throughput")
+        return int(args.func(args) or 0)
+    except SystemExit as exit_:  # --help / --version
+        return int(exit_.code or 0)
+    except KeyboardInterrupt:
+        print("ntknas: interrupted", file=sys.stderr)
+        return 130
+    except USAGE_ERRORS as error:
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if isinstance(error, KeyError):
+            message = f"not found: {message}"
+        print(f"ntknas: error: {message}", file=sys.stderr)
+        return 2
+    except Exception as error:  # noqa: BLE001 - one line, no traceback
+        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        print(f"ntknas: failed: {type(error).__name__}: {first}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

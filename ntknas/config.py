@@ -1,0 +1,287 @@
+"""YAML configuration → typed, validated config.
+
+A config file has the sections ``study``, ``space``, ``scorer``, ``train`` and the key
+``output_dir``; every key is optional and defaults to the quickstart job (``configs/quickstart.yaml``
+holds exactly these defaults). Unknown keys and wrong types raise :class:`ConfigError` naming the
+key and the file. Command-line overrides read ``section.key=value`` (value in YAML syntax).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration problem; the message names the key and the file."""
+
+
+@dataclass
+class BudgetConfig:
+    max_params: int | None = None
+    max_flops: int | None = None
+
+
+@dataclass
+class StudyConfig:
+    name: str = "quickstart"
+    n_trials: int = 60
+    sampler: str = "tpe"
+    seed: int = 0
+    storage: str | None = None
+    objectives: list[str] = field(default_factory=lambda: ["log_cond"])
+    batch: int = 8
+    top_k: int = 10
+    workers: int = 1
+    heartbeat_interval: int = 10
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
+    enqueue: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SpaceConfig:
+    name: str = "nb201"
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ScorerConfig:
+    data: str = "synthetic"
+    data_dir: str | None = None
+    batch_size: int = 32
+    kernel: str = "sum"
+    bn: str = "frozen"
+    params: str = "all"
+    implementation: str = "auto"
+    repeats: int = 1
+    seed: int = 0
+    device: str = "cpu"
+
+
+@dataclass
+class TrainConfig:
+    top_k: int = 0
+    data: str = "synthetic"
+    data_dir: str | None = None
+    epochs: int = 2
+    batch_size: int = 128
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    subset: int | None = None
+    test_subset: int | None = None
+    seed: int = 0
+    device: str = "cpu"
+    amp: bool = True
+    pruner: str = "none"
+
+
+@dataclass
+class Config:
+    study: StudyConfig = field(default_factory=StudyConfig)
+    space: SpaceConfig = field(default_factory=SpaceConfig)
+    scorer: ScorerConfig = field(default_factory=ScorerConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    output_dir: str = "results"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _type_name(tp: Any) -> str:
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return "null"
+    if typing.get_origin(tp) is not None:
+        return typing.get_origin(tp).__name__
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(value: Any, tp: Any, where: str, source: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        for option in typing.get_args(tp):
+            try:
+                return _coerce(value, option, where, source)
+            except ConfigError as error:
+                errors.append(error)
+        raise ConfigError(
+            f"{source}: key {where!r} must be {_type_name(tp)}, got {type(value).__name__} {value!r}"
+        )
+    if tp is type(None):
+        if value is None:
+            return None
+    elif dataclasses.is_dataclass(tp):
+        return _build(tp, value, where, source)
+    elif origin is list:
+        (item,) = typing.get_args(tp)
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, list):
+            return [_coerce(v, item, f"{where}[{i}]", source) for i, v in enumerate(value)]
+    elif origin is dict:
+        if isinstance(value, dict):
+            return dict(value)
+        if value is None:
+            return {}
+    elif tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    raise ConfigError(
+        f"{source}: key {where!r} must be {_type_name(tp)}, got {type(value).__name__} {value!r}"
+    )
+
+
+def _build(cls: type, data: Any, where: str, source: str) -> Any:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: {where or 'the top level'} must be a mapping")
+    hints = typing.get_type_hints(cls)
+    known = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in data.items():
+        path = f"{where}.{key}" if where else str(key)
+        if key not in known:
+            raise ConfigError(f"{source}: unknown key {path!r}; allowed: {', '.join(known)}")
+        kwargs[key] = _coerce(value, hints[key], path, source)
+    return cls(**kwargs)
+
+
+def _set_path(raw: dict[str, Any], dotted: str, value: Any, source: str) -> None:
+    keys = dotted.split(".")
+    node = raw
+    for k in keys[:-1]:
+        child = node.setdefault(k, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{source}: cannot set {dotted!r}: {k!r} is not a section")
+        node = child
+    node[keys[-1]] = value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``"scorer.batch_size=16"`` → ``("scorer.batch_size", 16)`` (the value read as YAML)."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} must read section.key=value")
+    key, value = text.split("=", 1)
+    if not key.strip():
+        raise ConfigError(f"override {text!r} has no key")
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else None
+    except yaml.YAMLError:
+        parsed = value
+    return key.strip(), parsed
+
+
+def load_config(
+    path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()
+) -> Config:
+    """Read and validate a config (the quickstart defaults when ``path`` is None).
+
+    Example:
+        >>> load_config(None, ["scorer.batch_size=8"]).scorer.batch_size
+        8
+    """
+    source = str(path) if path is not None else "<built-in quickstart config>"
+    raw: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file {p} does not exist")
+        try:
+            loaded = yaml.safe_load(p.read_text())
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            raise ConfigError(f"{p}: invalid YAML{where}") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{p}: the top level must be a mapping")
+        raw = loaded or {}
+    for text in overrides:
+        key, value = parse_override(text)
+        _set_path(raw, key, value, f"{source} (override {text!r})")
+    return _build(Config, raw, "", source)
+
+
+def validate_config(config: Config, source: str = "<config>") -> None:
+    """Check values beyond types (names, ranges), naming the key."""
+    from ntknas.data import DataError, check_source
+    from ntknas.ntk import BN_MODES, IMPLEMENTATIONS, KERNELS, PARAM_SETS
+    from ntknas.spectrum import list_metrics
+
+    def bad(key: str, message: str) -> ConfigError:
+        return ConfigError(f"{source}: key {key!r} {message}")
+
+    choices = {
+        "scorer.kernel": (config.scorer.kernel, KERNELS),
+        "scorer.bn": (config.scorer.bn, BN_MODES),
+        "scorer.params": (config.scorer.params, PARAM_SETS),
+        "scorer.implementation": (config.scorer.implementation, IMPLEMENTATIONS),
+    }
+    for key, (value, allowed) in choices.items():
+        if value not in allowed:
+            raise bad(key, f"has unknown value {value!r}; allowed: {', '.join(allowed)}")
+    from ntknas.study import SAMPLERS
+
+    if config.study.sampler not in SAMPLERS:
+        raise bad("study.sampler", f"has unknown value {config.study.sampler!r}; allowed: {', '.join(SAMPLERS)}")
+    allowed_objectives = list_metrics() + ["params", "flops"]
+    if not config.study.objectives:
+        raise bad("study.objectives", "must name at least one metric")
+    for i, name in enumerate(config.study.objectives):
+        if name not in allowed_objectives:
+            raise bad(
+                f"study.objectives[{i}]",
+                f"has unknown value {name!r}; allowed: {', '.join(allowed_objectives)}",
+            )
+    if config.study.objectives[0] in ("params", "flops"):
+        raise bad("study.objectives[0]", "must be a spectral metric (the NTK score)")
+    positives = {
+        "study.n_trials": config.study.n_trials,
+        "study.batch": config.study.batch,
+        "study.workers": config.study.workers,
+        "scorer.batch_size": config.scorer.batch_size,
+        "scorer.repeats": config.scorer.repeats,
+        "train.epochs": config.train.epochs,
+        "train.batch_size": config.train.batch_size,
+    }
+    for key, value in positives.items():
+        if value < 1:
+            raise bad(key, f"must be >= 1, got {value}")
+    for key, value in {"study.top_k": config.study.top_k, "train.top_k": config.train.top_k}.items():
+        if value < 0:
+            raise bad(key, f"must be >= 0, got {value}")
+    if config.train.lr <= 0:
+        raise bad("train.lr", f"must be > 0, got {config.train.lr}")
+    for key, value in (("scorer.data", config.scorer.data), ("train.data", config.train.data)):
+        try:
+            check_source(value)
+        except DataError as error:
+            raise bad(key, str(error)) from None
+    if config.train.pruner not in ("none", "median", "hyperband"):
+        raise bad("train.pruner", f"has unknown value {config.train.pruner!r}; allowed: none, median, hyperband")
+    import search_spaces
+
+    try:
+        search_spaces.create_search_space(config.space.name, **config.space.options)
+    except (ValueError, TypeError) as error:
+        raise bad("space", str(error)) from None

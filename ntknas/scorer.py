@@ -1,0 +1,198 @@
+"""NTKScorer: from an architecture to spectral metrics and a score, on a fixed probe batch."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from ntknas.data import probe_batch
+from ntknas.ntk import BN_MODES, IMPLEMENTATIONS, KERNELS, PARAM_SETS, empirical_ntk
+from ntknas.spectrum import get_metric, spectrum
+from search_spaces import ArchSpec, SearchSpace, count_flops, count_parameters
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``; a clear error when CUDA is missing."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not isinstance(device, str) or not (device == "cpu" or device.startswith("cuda")):
+        raise ValueError(f"unknown device {device!r}; allowed: cpu, cuda, cuda:N, auto")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available here")
+    return torch.device(device)
+
+
+@dataclass
+class ScoreResult:
+    """What scoring one architecture produced."""
+
+    arch: str
+    hash: str
+    metrics: dict[str, float]
+    degenerate: bool
+    reason: str | None
+    score: float | None
+    params: int
+    flops: int
+    seconds: float
+    phases: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class NTKScorer:
+    """Scores architectures by the spectrum of their empirical NTK at initialization.
+
+    Args:
+        batch_size: probe batch size B (class-balanced, deterministic for ``seed``).
+        kernel, bn, params, implementation: passed to :func:`ntknas.empirical_ntk`.
+        repeats: kernels averaged over this many seeded initializations.
+        seed: seeds the probe batch and the initialization.
+        device: ``cpu``, ``cuda`` or ``auto``.
+        data: data source (``synthetic``, ``cifar10``, ``imagefolder:PATH``).
+        data_dir: root for ``cifar10``.
+        metric: the spectral metric that is the score (its direction is declared).
+        probe: an explicit ``(x, y)`` probe batch, replacing ``data``.
+
+    Example:
+        >>> import search_spaces
+        >>> space = search_spaces.create_search_space("nb201")
+        >>> scorer = NTKScorer(batch_size=8)
+        >>> r = scorer.score(space, space.sample(0))
+        >>> sorted(r.metrics)[:3]
+        ['cond', 'effective_rank', 'frobenius']
+    """
+
+    def __init__(
+        self,
+        *,
+        batch_size: int = 64,
+        kernel: str = "sum",
+        bn: str = "frozen",
+        params: str = "all",
+        implementation: str = "auto",
+        repeats: int = 1,
+        seed: int = 0,
+        device: str = "cpu",
+        data: str = "synthetic",
+        data_dir: str | os.PathLike | None = None,
+        metric: str = "log_cond",
+        probe: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> None:
+        for name, value, allowed in (
+            ("kernel", kernel, KERNELS),
+            ("bn", bn, BN_MODES),
+            ("params", params, PARAM_SETS),
+            ("implementation", implementation, IMPLEMENTATIONS),
+        ):
+            if value not in allowed:
+                raise ValueError(f"unknown {name} {value!r}; allowed: {', '.join(allowed)}")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if not isinstance(repeats, int) or repeats < 1:
+            raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
+        get_metric(metric)
+        self.batch_size = batch_size
+        self.kernel = kernel
+        self.bn = bn
+        self.params = params
+        self.implementation = implementation
+        self.repeats = repeats
+        self.seed = seed
+        self.device = resolve_device(device)
+        self.data = data
+        self.data_dir = data_dir
+        self.metric = metric
+        self._probe = probe
+
+    @property
+    def probe(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The probe batch ``(x, y)`` on the scorer's device (loaded once)."""
+        if self._probe is None:
+            x, y = probe_batch(self.data, self.batch_size, seed=self.seed, data_dir=self.data_dir)
+            self._probe = (x, y)
+        x, y = self._probe
+        if x.device != self.device:
+            self._probe = (x.to(self.device), y.to(self.device))
+        return self._probe
+
+    @property
+    def num_classes(self) -> int:
+        return max(10, int(self.probe[1].max()) + 1)
+
+    def kernel_of(self, model: nn.Module) -> torch.Tensor:
+        """Θ of a built model on the probe batch."""
+        x, _ = self.probe
+        return empirical_ntk(
+            model,
+            x,
+            kernel=self.kernel,
+            bn=self.bn,
+            params=self.params,
+            implementation=self.implementation,
+            repeats=self.repeats,
+            seed=self.seed,
+        )
+
+    def score_model(self, model: nn.Module, *, arch: str = "", arch_hash: str = "") -> ScoreResult:
+        """Score an already built model (moved to the scorer's device)."""
+        start = time.perf_counter()
+        model = model.to(self.device)
+        params = count_parameters(model)
+        t0 = time.perf_counter()
+        K = self.kernel_of(model)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        t1 = time.perf_counter()
+        spec = spectrum(K)
+        t2 = time.perf_counter()
+        flops = count_flops(model.cpu(), tuple(self.probe[0].shape[1:]))
+        t3 = time.perf_counter()
+        metrics = {k: float(v) for k, v in spec.items()}
+        score = None if spec.degenerate else metrics[self.metric]
+        return ScoreResult(
+            arch=arch,
+            hash=arch_hash,
+            metrics=metrics,
+            degenerate=spec.degenerate,
+            reason=spec.reason,
+            score=score,
+            params=params,
+            flops=flops,
+            seconds=time.perf_counter() - start,
+            phases={"ntk": t1 - t0, "eigendecomposition": t2 - t1, "flops": t3 - t2},
+        )
+
+    def score(self, space: SearchSpace, spec: ArchSpec | str) -> ScoreResult:
+        """Build ``spec`` with the seeded initialization and score it."""
+        spec = space.parse(spec) if isinstance(spec, str) else spec
+        start = time.perf_counter()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            model = space.build(spec, num_classes=self.num_classes)
+        built = time.perf_counter()
+        result = self.score_model(model, arch=spec.to_string(), arch_hash=spec.hash)
+        result.phases["build"] = built - start
+        result.seconds += built - start
+        return result
+
+    def settings(self) -> dict[str, Any]:
+        """The scorer's settings, for result files and Optuna user attributes."""
+        return {
+            "batch_size": self.batch_size,
+            "kernel": self.kernel,
+            "bn": self.bn,
+            "params": self.params,
+            "implementation": self.implementation,
+            "repeats": self.repeats,
+            "seed": self.seed,
+            "device": str(self.device),
+            "data": self.data,
+            "metric": self.metric,
+        }

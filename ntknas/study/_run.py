@@ -1,0 +1,207 @@
+"""From a validated config to a running study: what ``ntknas search`` and ``ntknas worker`` do."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+import search_spaces
+from ntknas.config import Config
+from ntknas.data import describe
+from ntknas.scorer import NTKScorer
+from ntknas.study._objective import Budget, ScoreCache, objective_directions
+from ntknas.study._report import write_results
+from ntknas.study._samplers import create_sampler
+from ntknas.study._screen import screen
+from ntknas.study._storage import StorageError, create_storage
+from search_spaces import SearchSpace
+
+
+@dataclass
+class SearchParts:
+    space: SearchSpace
+    scorer: NTKScorer
+    objectives: list[str]
+    budget: Budget
+
+
+def build_parts(config: Config) -> SearchParts:
+    """The search space, scorer, objectives and budget a config describes."""
+    space = search_spaces.create_search_space(config.space.name, **config.space.options)
+    s = config.scorer
+    scorer = NTKScorer(
+        batch_size=s.batch_size,
+        kernel=s.kernel,
+        bn=s.bn,
+        params=s.params,
+        implementation=s.implementation,
+        repeats=s.repeats,
+        seed=s.seed,
+        device=s.device,
+        data=s.data,
+        data_dir=s.data_dir,
+        metric=config.study.objectives[0],
+    )
+    budget = Budget(config.study.budget.max_params, config.study.budget.max_flops)
+    return SearchParts(space, scorer, list(config.study.objectives), budget)
+
+
+def open_study(
+    config: Config,
+    storage_url: str | None,
+    study_name: str,
+    *,
+    create: bool = True,
+    workers: int = 1,
+) -> optuna.Study:
+    """Create (or load) the screening study named ``study_name`` in ``storage_url``."""
+    storage = create_storage(
+        storage_url, workers=workers, heartbeat_interval=config.study.heartbeat_interval
+    )
+    objectives = list(config.study.objectives)
+    budget = Budget(config.study.budget.max_params, config.study.budget.max_flops)
+    sampler = create_sampler(
+        config.study.sampler,
+        seed=config.study.seed,
+        n_objectives=len(objectives),
+        constraints=bool(budget),
+    )
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            if not create:
+                study = optuna.load_study(study_name=study_name, storage=storage, sampler=sampler)
+                stored = study.user_attrs.get("ntknas:objectives")
+                if stored and stored != objectives:
+                    raise StorageError(
+                        f"study {study_name!r} optimizes {stored}, the config asks for {objectives}"
+                    )
+                return study
+            study = optuna.create_study(
+                study_name=study_name,
+                storage=storage,
+                sampler=sampler,
+                directions=objective_directions(objectives),
+                load_if_exists=True,
+            )
+    except KeyError:
+        raise StorageError(f"study {study_name!r} does not exist in {storage_url}") from None
+    except ValueError as error:
+        if "directions" in str(error).lower() or "direction" in str(error).lower():
+            raise StorageError(f"study {study_name!r}: {error}") from None
+        raise
+    if "ntknas:objectives" not in study.user_attrs:
+        study.set_user_attr("ntknas:objectives", objectives)
+        study.set_user_attr("ntknas:space", config.space.name)
+        study.set_user_attr("ntknas:space_options", config.space.options)
+        study.set_user_attr("ntknas:n_trials", config.study.n_trials)
+    return study
+
+
+def enqueue_architectures(study: optuna.Study, space: SearchSpace, archs: list[str]) -> int:
+    """Enqueue known architectures (their text forms) so they are scored first."""
+    for arch in archs:
+        study.enqueue_trial(space.trial_params(space.parse(arch)), skip_if_exists=True)
+    return len(archs)
+
+
+def run_search(
+    config: Config,
+    *,
+    storage: str | None = None,
+    study_name: str | None = None,
+    output_dir: str | Path | None = None,
+    progress: bool = True,
+    log: Any = print,
+) -> dict[str, Any]:
+    """Screen ``config.study.n_trials`` architectures and write ``results/<study>/``; then, when
+    ``train.top_k > 0``, train the best in a linked training study. Returns the summary."""
+    parts = build_parts(config)
+    name = study_name or config.study.name
+    storage = storage if storage is not None else config.study.storage
+    study = open_study(config, storage, name, workers=1)
+    log(f"study {name!r}: {config.study.n_trials} architectures from {parts.space!r}")
+    log(f"probe data: {describe(config.scorer.data, config.scorer.data_dir)}, "
+        f"batch {config.scorer.batch_size}, kernel={config.scorer.kernel}, bn={config.scorer.bn}, "
+        f"device={parts.scorer.device}")
+    if config.study.enqueue:
+        enqueue_architectures(study, parts.space, config.study.enqueue)
+    cache = ScoreCache()
+    start = time.perf_counter()
+    screen(
+        study,
+        parts.space,
+        parts.scorer,
+        n_trials=config.study.n_trials,
+        objectives=parts.objectives,
+        batch=config.study.batch,
+        budget=parts.budget,
+        cache=cache,
+        progress=progress,
+    )
+    seconds = time.perf_counter() - start
+    folder = Path(output_dir or config.output_dir) / name
+    extra: dict[str, Any] = {
+        "seconds": round(seconds, 2),
+        "data": describe(config.scorer.data, config.scorer.data_dir),
+        "cache_hits": cache.hits,
+        "scored": cache.misses,
+    }
+    if config.train.top_k > 0:
+        extra["training"] = run_training(config, study, parts.space, storage, log=log)
+    summary = write_results(study, folder, config=config.to_dict(), extra=extra)
+    summary["folder"] = str(folder)
+    return summary
+
+
+def run_training(
+    config: Config, screen_study: optuna.Study, space: SearchSpace, storage: str | None, *, log: Any = print
+) -> dict[str, Any]:
+    """Enqueue the top ``train.top_k`` screened architectures into ``<study>-train`` and train
+    each briefly; returns {arch: final accuracy}."""
+    from ntknas.data import load_dataset
+    from ntknas.study._train import create_pruner, enqueue_top_k, make_train_objective
+
+    t = config.train
+    train_study = optuna.create_study(
+        study_name=f"{screen_study.study_name}-train",
+        storage=screen_study._storage,
+        direction="maximize",
+        pruner=create_pruner(t.pruner),
+        load_if_exists=True,
+    )
+    enqueued = enqueue_top_k(screen_study, train_study, t.top_k)
+    log(f"training the top {t.top_k} architectures on {describe(t.data, t.data_dir)} "
+        f"({t.epochs} epochs each)")
+    train_data = load_dataset(t.data, split="train", data_dir=t.data_dir, synthetic_size=2000)
+    test_data = load_dataset(t.data, split="test", data_dir=t.data_dir, synthetic_size=500)
+    objective = make_train_objective(
+        space,
+        train_data,
+        test_data,
+        epochs=t.epochs,
+        batch_size=t.batch_size,
+        lr=t.lr,
+        momentum=t.momentum,
+        weight_decay=t.weight_decay,
+        subset=t.subset,
+        test_subset=t.test_subset,
+        seed=t.seed,
+        device=t.device,
+        amp=t.amp,
+    )
+    waiting = len(train_study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,)))
+    if waiting:
+        train_study.optimize(objective, n_trials=waiting, catch=(RuntimeError,))
+    results = {}
+    for trial in train_study.get_trials(deepcopy=False):
+        if trial.state == optuna.trial.TrialState.COMPLETE:
+            results[trial.user_attrs["ntknas:arch"]] = trial.value
+    log(f"trained {len(results)} architectures ({len(enqueued)} newly enqueued)")
+    return {"study": train_study.study_name, "accuracy": results}

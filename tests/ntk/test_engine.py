@@ -1,0 +1,170 @@
+from __future__ import annotations
+
+import copy
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+from ntknas import empirical_ntk
+from ntknas.ntk import BN_MODES, KERNELS, hooks_support
+from tests.conftest import MODELS, INPUTS
+
+VECTORIZED = ("func", "hooks", "autograd")
+
+
+def reference(model: nn.Module, x: torch.Tensor, **kw) -> torch.Tensor:
+    return empirical_ntk(copy.deepcopy(model).double(), x.double(), implementation="reference", **kw)
+
+
+def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a.double() - b.double()).norm() / b.double().norm())
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("bn", BN_MODES)
+@pytest.mark.parametrize("implementation", VECTORIZED)
+def test_matches_float64_reference(model_and_input, kernel, bn, implementation):
+    name, model, x = model_and_input
+    if bn == "batch" and implementation in ("func", "hooks"):
+        with pytest.raises(ValueError, match="bn='batch'"):
+            empirical_ntk(model, x, kernel=kernel, bn=bn, implementation=implementation)
+        return
+    for params in ("all", "weights"):
+        expected = reference(model, x, kernel=kernel, bn=bn, params=params)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # hooks may fall back to torch.func
+            got = empirical_ntk(
+                model, x, kernel=kernel, bn=bn, params=params, implementation=implementation
+            )
+        assert got.dtype == torch.float32
+        assert rel_err(got, expected) <= 1e-5, (name, kernel, bn, implementation, params)
+
+
+def test_hooks_run_without_fallback_on_supported_models():
+    torch.manual_seed(0)
+    model, x = MODELS["cnn"](), torch.randn(4, *INPUTS["cnn"])
+    assert hooks_support(model) is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a fallback would warn
+        empirical_ntk(model, x, implementation="hooks")
+    assert hooks_support(MODELS["vit"]()) is not None  # bare cls/pos parameters
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_symmetric_psd(model_and_input, kernel):
+    _, model, x = model_and_input
+    K = empirical_ntk(model, x, kernel=kernel).double()
+    assert torch.allclose(K, K.T, atol=1e-6 * K.abs().max())
+    assert torch.linalg.eigvalsh(K).min() >= -1e-5 * K.diagonal().max()
+
+
+@pytest.mark.parametrize("bn", BN_MODES)
+def test_full_traced_over_classes_equals_trace(model_and_input, bn):
+    _, model, x = model_and_input
+    full = empirical_ntk(model, x, kernel="full", bn=bn)
+    trace = empirical_ntk(model, x, kernel="trace", bn=bn)
+    b = x.shape[0]
+    c = full.shape[0] // b
+    traced = full.reshape(b, c, b, c).diagonal(dim1=1, dim2=3).sum(-1)
+    assert rel_err(traced, trace) < 1e-5
+
+
+def test_sum_kernel_of_one_class_model_equals_trace():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1))
+    x = torch.randn(6, 3)
+    assert torch.allclose(empirical_ntk(model, x, kernel="sum"), empirical_ntk(model, x, kernel="trace"))
+
+
+@pytest.mark.parametrize("bn", BN_MODES)
+def test_caller_model_unchanged(bn):
+    torch.manual_seed(0)
+    model, x = MODELS["cnn"](), torch.randn(4, *INPUTS["cnn"])
+    model.train()
+    model.bn1.eval()  # a mixed state must survive too
+    state = copy.deepcopy(model.state_dict())
+    flags = [m.training for m in model.modules()]
+    for implementation in (("autograd",) if bn == "batch" else ("func", "hooks", "autograd")):
+        empirical_ntk(model, x, bn=bn, implementation=implementation, repeats=1)
+    empirical_ntk(model, x, bn=bn, repeats=2)
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, state[k]), k
+    assert [m.training for m in model.modules()] == flags
+
+
+def test_bn_modes_differ_and_frozen_uses_batch_statistics():
+    torch.manual_seed(0)
+    model, x = MODELS["cnn"](), torch.randn(6, *INPUTS["cnn"]) * 3 + 1
+    kernels = {bn: empirical_ntk(model, x, bn=bn) for bn in BN_MODES}
+    assert rel_err(kernels["frozen"], kernels["eval"]) > 1e-3
+    assert rel_err(kernels["frozen"], kernels["batch"]) > 1e-3
+
+
+def test_repeats_average_fresh_initializations():
+    torch.manual_seed(0)
+    model, x = MODELS["mlp"](), torch.randn(5, *INPUTS["mlp"])
+    averaged = empirical_ntk(model, x, repeats=3, seed=7)
+    singles = []
+    for r in range(3):
+        m = copy.deepcopy(model)
+        torch.manual_seed(7 + r)
+        for layer in m.modules():
+            if hasattr(layer, "reset_parameters"):
+                layer.reset_parameters()
+        singles.append(empirical_ntk(m, x))
+    assert rel_err(averaged, torch.stack(singles).mean(0)) < 1e-6
+    assert rel_err(averaged, empirical_ntk(model, x)) > 1e-3
+    assert torch.equal(averaged, empirical_ntk(model, x, repeats=3, seed=7))
+
+
+@pytest.mark.parametrize("implementation", ("func", "autograd"))
+def test_memory_budget_groups_give_same_kernel(implementation):
+    torch.manual_seed(0)
+    model, x = MODELS["cnn"](), torch.randn(4, *INPUTS["cnn"])
+    whole = empirical_ntk(model, x, kernel="full", implementation=implementation)
+    pieces = empirical_ntk(model, x, kernel="full", implementation=implementation,
+                           memory_budget=4 * 4 * 5 * 50, chunk_size=2)
+    assert rel_err(pieces, whole) < 1e-6
+
+
+def test_tf32_flags_restored():
+    before = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    torch.backends.cudnn.allow_tf32 = True
+    empirical_ntk(MODELS["mlp"](), torch.randn(3, *INPUTS["mlp"]))
+    assert torch.backends.cudnn.allow_tf32 is True
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
+
+
+def test_nb201_like_relu_inplace_hooks_vs_reference():
+    """torchvision-style block: bn → ReLU(inplace) → conv, `out += identity`."""
+    import search_spaces
+
+    space = search_spaces.create_search_space("resnet", stages=[1, 1], blocks=[1, 1], width=[8, 8], width_step=8)
+    torch.manual_seed(0)
+    model = space.build("block=basic;stem=conv3;blocks=1;width=8;expansion=1")
+    x = torch.randn(4, 3, 8, 8)
+    expected = reference(model, x)
+    for implementation in ("hooks", "func"):
+        assert rel_err(empirical_ntk(model, x, implementation=implementation), expected) < 1e-5
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda m, x: empirical_ntk("not a model", x), "torch.nn.Module"),
+        (lambda m, x: empirical_ntk(m, [1, 2]), "torch.Tensor"),
+        (lambda m, x: empirical_ntk(m, torch.randn(4, 7)), "does not fit the model"),
+        (lambda m, x: empirical_ntk(m, torch.randn(4, 3, 2, 2), kernel="diag"), "unknown kernel 'diag'"),
+        (lambda m, x: empirical_ntk(m, torch.randn(4, 3, 2, 2), bn="train"), "unknown bn 'train'"),
+        (lambda m, x: empirical_ntk(m, torch.randn(4, 3, 2, 2), params="bias"), "unknown params 'bias'"),
+        (lambda m, x: empirical_ntk(m, torch.randn(4, 3, 2, 2), implementation="jax"), "unknown implementation"),
+        (lambda m, x: empirical_ntk(nn.ReLU(), torch.randn(4, 3)), "no trainable parameters"),
+        (lambda m, x: empirical_ntk(m, torch.randn(4, 3, 2, 2), repeats=0), "repeats"),
+        (lambda m, x: empirical_ntk(m, torch.randint(0, 3, (4, 3, 2, 2))), "floating-point"),
+    ],
+)
+def test_bad_input_raises_value_error(call, message):
+    with pytest.raises(ValueError, match=message):
+        call(MODELS["mlp"](), None)
