@@ -161,8 +161,16 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     def on_trial(trial) -> None:
         if log_file is not None:
-            log_file.write(json.dumps({"number": trial.number, "state": trial.state.name,
-                                       "hash": trial.user_attrs.get("ntknas:hash")}) + "\n")
+            log_file.write(
+                json.dumps(
+                    {
+                        "number": trial.number,
+                        "state": trial.state.name,
+                        "hash": trial.user_attrs.get("ntknas:hash"),
+                    }
+                )
+                + "\n"
+            )
             log_file.flush()
 
     try:
@@ -394,11 +402,17 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--ground-truth", required=True, help="CSV with an arch column")
     b.add_argument("--target", required=True, help="accuracy column")
     b.add_argument("--n", type=int, default=None)
-    b.add_argument("--include-disconnected", action="store_true",
-                   help="keep cells with no input-output path in the correlations")
-    b.add_argument("--configs", default=None,
-                   help="semicolon-separated kernel/bn/params/repeats settings, e.g. "
-                   "'sum/frozen/all/1;sum/batch/weights/3' (default: the single --kernel/--bn one)")
+    b.add_argument(
+        "--include-disconnected",
+        action="store_true",
+        help="keep cells with no input-output path in the correlations",
+    )
+    b.add_argument(
+        "--configs",
+        default=None,
+        help="semicolon-separated kernel/bn/params/repeats settings, e.g. "
+        "'sum/frozen/all/1;sum/batch/weights/3' (default: the single --kernel/--bn one)",
+    )
     _add_scorer_options(b)
     b.add_argument("--output", default=None, help="write PREFIX.json and PREFIX.md")
     b.add_argument("--json", action="store_true")

@@ -243,7 +243,10 @@ def validate_config(config: Config, source: str = "<config>") -> None:
     from ntknas.study import SAMPLERS
 
     if config.study.sampler not in SAMPLERS:
-        raise bad("study.sampler", f"has unknown value {config.study.sampler!r}; allowed: {', '.join(SAMPLERS)}")
+        raise bad(
+            "study.sampler",
+            f"has unknown value {config.study.sampler!r}; allowed: {', '.join(SAMPLERS)}",
+        )
     allowed_objectives = list_metrics() + ["params", "flops"]
     if not config.study.objectives:
         raise bad("study.objectives", "must name at least one metric")
@@ -267,7 +270,10 @@ def validate_config(config: Config, source: str = "<config>") -> None:
     for key, value in positives.items():
         if value < 1:
             raise bad(key, f"must be >= 1, got {value}")
-    for key, value in {"study.top_k": config.study.top_k, "train.top_k": config.train.top_k}.items():
+    for key, value in {
+        "study.top_k": config.study.top_k,
+        "train.top_k": config.train.top_k,
+    }.items():
         if value < 0:
             raise bad(key, f"must be >= 0, got {value}")
     if config.train.lr <= 0:
@@ -278,7 +284,10 @@ def validate_config(config: Config, source: str = "<config>") -> None:
         except DataError as error:
             raise bad(key, str(error)) from None
     if config.train.pruner not in ("none", "median", "hyperband"):
-        raise bad("train.pruner", f"has unknown value {config.train.pruner!r}; allowed: none, median, hyperband")
+        raise bad(
+            "train.pruner",
+            f"has unknown value {config.train.pruner!r}; allowed: none, median, hyperband",
+        )
     import search_spaces
 
     try:

@@ -118,7 +118,9 @@ def synthetic(
     images = patterns[labels] * 0.8 + noise
     shifts = torch.randint(-3, 4, (n, 2), generator=g)
     for i in range(n):
-        images[i] = torch.roll(images[i], shifts=(int(shifts[i, 0]), int(shifts[i, 1])), dims=(1, 2))
+        images[i] = torch.roll(
+            images[i], shifts=(int(shifts[i, 0]), int(shifts[i, 1])), dims=(1, 2)
+        )
     data = (images.clamp(0, 1) * 255).round().to(torch.uint8)
     classes = [f"class_{c}" for c in range(num_classes)]
     return ImageData(data, labels, classes, f"synthetic (seed {seed}, {n} images)")
@@ -220,7 +222,9 @@ def _cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ntknas" / "decoded"
 
 
-def imagefolder(path: str | os.PathLike, *, split: str = "train", size: int | None = 32) -> ImageData:
+def imagefolder(
+    path: str | os.PathLike, *, split: str = "train", size: int | None = 32
+) -> ImageData:
     """All images of a class-per-folder tree, decoded once and cached as a tensor file."""
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r}; allowed: {', '.join(SPLITS)}")

@@ -32,7 +32,9 @@ def write_cifar10(root: Path, n_train: int = 100, n_test: int = 40) -> Path:
             pickle.dump({"data": data, "labels": labels[chunk].tolist()}, f)
     images, labels = _images(n_test, 1)
     with open(folder / "test_batch", "wb") as f:
-        pickle.dump({"data": images.transpose(0, 3, 1, 2).reshape(-1, 3072), "labels": labels.tolist()}, f)
+        pickle.dump(
+            {"data": images.transpose(0, 3, 1, 2).reshape(-1, 3072), "labels": labels.tolist()}, f
+        )
     with open(folder / "batches.meta", "wb") as f:
         pickle.dump({"label_names": CLASSES}, f)
     return root

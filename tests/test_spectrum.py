@@ -8,8 +8,16 @@ import torch
 
 from ntknas.spectrum import get_metric, list_metrics, register_metric, spectrum
 
-REQUIRED = ("cond", "log_cond", "lambda_min", "lambda_max", "trace", "frobenius",
-            "effective_rank", "spectral_entropy")
+REQUIRED = (
+    "cond",
+    "log_cond",
+    "lambda_min",
+    "lambda_max",
+    "trace",
+    "frobenius",
+    "effective_rank",
+    "spectral_entropy",
+)
 
 
 def test_required_metrics_registered_with_direction():
@@ -71,7 +79,9 @@ def test_registry_rejects_duplicates_and_plugs_in_new_metric():
         register_metric("x_bad", direction="up")
     if "test_top2_ratio" not in list_metrics():
         register_metric("test_top2_ratio", direction="minimize")(lambda ev: float(ev[-1] / ev[-2]))
-    assert spectrum(torch.diag(torch.tensor([1.0, 2.0, 6.0])))["test_top2_ratio"] == pytest.approx(3.0)
+    assert spectrum(torch.diag(torch.tensor([1.0, 2.0, 6.0])))["test_top2_ratio"] == pytest.approx(
+        3.0
+    )
 
 
 def test_bad_shapes():

@@ -25,8 +25,15 @@ def test_short_training_learns_and_is_deterministic_on_cpu():
 
 def test_subset_and_callback():
     seen = []
-    r = train_short(_model(), synthetic(300), synthetic(100, split="test"), epochs=1,
-                    subset=50, test_subset=30, on_epoch=lambda e, acc: seen.append((e, acc)))
+    r = train_short(
+        _model(),
+        synthetic(300),
+        synthetic(100, split="test"),
+        epochs=1,
+        subset=50,
+        test_subset=30,
+        on_epoch=lambda e, acc: seen.append((e, acc)),
+    )
     assert r.train_images == 50 and r.test_images == 30
     assert seen == [(0, r.final_accuracy)]
 

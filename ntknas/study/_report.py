@@ -56,7 +56,9 @@ def ranking_rows(study: optuna.Study, metric: str | None = None) -> list[dict[st
             rows.append(row)
         elif t.state == TrialState.FAIL:
             failed.append((h, t))
-    rows.sort(key=lambda r: (sign * r["score"] if r["score"] is not None else float("inf"), r["trial"]))
+    rows.sort(
+        key=lambda r: (sign * r["score"] if r["score"] is not None else float("inf"), r["trial"])
+    )
     for i, row in enumerate(rows, start=1):
         row["rank"] = i
     for h, t in failed:
@@ -64,9 +66,15 @@ def ranking_rows(study: optuna.Study, metric: str | None = None) -> list[dict[st
             continue
         seen.add(h)
         attrs = t.user_attrs
-        row = {"rank": None, "arch": attrs[ATTR_PREFIX + "arch"], "hash": h, "trial": t.number,
-               "score": None, "params": attrs.get(ATTR_PREFIX + "params"),
-               "flops": attrs.get(ATTR_PREFIX + "flops")}
+        row = {
+            "rank": None,
+            "arch": attrs[ATTR_PREFIX + "arch"],
+            "hash": h,
+            "trial": t.number,
+            "score": None,
+            "params": attrs.get(ATTR_PREFIX + "params"),
+            "flops": attrs.get(ATTR_PREFIX + "flops"),
+        }
         for name in list_metrics():
             row[name] = attrs.get(ATTR_PREFIX + name)
         if pareto:
@@ -80,7 +88,9 @@ def ranking_rows(study: optuna.Study, metric: str | None = None) -> list[dict[st
 def write_ranking_csv(rows: list[dict[str, Any]], path: Path) -> None:
     """Write ranking rows as CSV (empty file with a header when there are none)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fields = list(rows[0]) if rows else ["rank", "arch", "hash", "trial", "score", "params", "flops"]
+    fields = (
+        list(rows[0]) if rows else ["rank", "arch", "hash", "trial", "score", "params", "flops"]
+    )
     with path.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
@@ -167,7 +177,9 @@ def write_plots(rows: list[dict[str, Any]], folder: Path, objectives: list[str])
 
         fig, ax = plt.subplots(figsize=(5, 4))
         front = [r for r in done if r.get("pareto")]
-        ax.scatter([value(r) for r in done], [r["score"] for r in done], s=8, alpha=0.4, label="all")
+        ax.scatter(
+            [value(r) for r in done], [r["score"] for r in done], s=8, alpha=0.4, label="all"
+        )
         front.sort(key=value)
         ax.plot([value(r) for r in front], [r["score"] for r in front], "r.-", label="Pareto front")
         ax.set_xlabel(second)

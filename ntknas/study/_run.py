@@ -127,9 +127,11 @@ def run_search(
     storage = storage if storage is not None else config.study.storage
     study = open_study(config, storage, name, workers=1)
     log(f"study {name!r}: {config.study.n_trials} architectures from {parts.space!r}")
-    log(f"probe data: {describe(config.scorer.data, config.scorer.data_dir)}, "
+    log(
+        f"probe data: {describe(config.scorer.data, config.scorer.data_dir)}, "
         f"batch {config.scorer.batch_size}, kernel={config.scorer.kernel}, bn={config.scorer.bn}, "
-        f"device={parts.scorer.device}")
+        f"device={parts.scorer.device}"
+    )
     if config.study.enqueue:
         enqueue_architectures(study, parts.space, config.study.enqueue)
     cache = ScoreCache()
@@ -161,7 +163,12 @@ def run_search(
 
 
 def run_training(
-    config: Config, screen_study: optuna.Study, space: SearchSpace, storage: str | None, *, log: Any = print
+    config: Config,
+    screen_study: optuna.Study,
+    space: SearchSpace,
+    storage: str | None,
+    *,
+    log: Any = print,
 ) -> dict[str, Any]:
     """Enqueue the top ``train.top_k`` screened architectures into ``<study>-train`` and train
     each briefly; returns {arch: final accuracy}."""
@@ -177,8 +184,10 @@ def run_training(
         load_if_exists=True,
     )
     enqueued = enqueue_top_k(screen_study, train_study, t.top_k)
-    log(f"training the top {t.top_k} architectures on {describe(t.data, t.data_dir)} "
-        f"({t.epochs} epochs each)")
+    log(
+        f"training the top {t.top_k} architectures on {describe(t.data, t.data_dir)} "
+        f"({t.epochs} epochs each)"
+    )
     train_data = load_dataset(t.data, split="train", data_dir=t.data_dir, synthetic_size=2000)
     test_data = load_dataset(t.data, split="test", data_dir=t.data_dir, synthetic_size=500)
     objective = make_train_objective(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import optuna
 
 SAMPLERS: tuple[str, ...] = ("tpe", "random", "qmc", "nsga2", "bruteforce")
@@ -18,6 +20,12 @@ def create_sampler(
         >>> type(create_sampler("random", seed=1)).__name__
         'RandomSampler'
     """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return _create(name, seed, constraints)
+
+
+def _create(name: str, seed: int | None, constraints: bool) -> optuna.samplers.BaseSampler:
     constraints_func = _trial_constraints if constraints else None
     if name == "tpe":
         return optuna.samplers.TPESampler(

@@ -30,9 +30,7 @@ def accounted_trials(study: optuna.Study) -> int:
     retried: set[int] = set()
     for t in trials:
         retried.update(t.system_attrs.get("retry_history", []))
-    return sum(
-        1 for t in trials if not (t.state == TrialState.FAIL and t.number in retried)
-    )
+    return sum(1 for t in trials if not (t.state == TrialState.FAIL and t.number in retried))
 
 
 @contextlib.contextmanager

@@ -60,12 +60,12 @@ def create_storage(
             f"SQLite storage {url} is for one process only, but {workers} workers were asked "
             "for; use journal:FILE (one host) or postgresql://... (several machines)"
         )
-    retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3)
     try:
         import warnings
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3)
             return optuna.storages.RDBStorage(
                 url,
                 engine_kwargs={"pool_pre_ping": True} if not url.startswith("sqlite") else None,

@@ -9,13 +9,15 @@ from torch import nn
 
 from ntknas import empirical_ntk
 from ntknas.ntk import BN_MODES, KERNELS, hooks_support
-from tests.conftest import MODELS, INPUTS
+from tests.conftest import INPUTS, MODELS
 
 VECTORIZED = ("func", "hooks", "autograd")
 
 
 def reference(model: nn.Module, x: torch.Tensor, **kw) -> torch.Tensor:
-    return empirical_ntk(copy.deepcopy(model).double(), x.double(), implementation="reference", **kw)
+    return empirical_ntk(
+        copy.deepcopy(model).double(), x.double(), implementation="reference", **kw
+    )
 
 
 def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -75,7 +77,9 @@ def test_sum_kernel_of_one_class_model_equals_trace():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1))
     x = torch.randn(6, 3)
-    assert torch.allclose(empirical_ntk(model, x, kernel="sum"), empirical_ntk(model, x, kernel="trace"))
+    assert torch.allclose(
+        empirical_ntk(model, x, kernel="sum"), empirical_ntk(model, x, kernel="trace")
+    )
 
 
 @pytest.mark.parametrize("bn", BN_MODES)
@@ -86,7 +90,7 @@ def test_caller_model_unchanged(bn):
     model.bn1.eval()  # a mixed state must survive too
     state = copy.deepcopy(model.state_dict())
     flags = [m.training for m in model.modules()]
-    for implementation in (("autograd",) if bn == "batch" else ("func", "hooks", "autograd")):
+    for implementation in ("autograd",) if bn == "batch" else ("func", "hooks", "autograd"):
         empirical_ntk(model, x, bn=bn, implementation=implementation, repeats=1)
     empirical_ntk(model, x, bn=bn, repeats=2)
     for k, v in model.state_dict().items():
@@ -124,8 +128,14 @@ def test_memory_budget_groups_give_same_kernel(implementation):
     torch.manual_seed(0)
     model, x = MODELS["cnn"](), torch.randn(4, *INPUTS["cnn"])
     whole = empirical_ntk(model, x, kernel="full", implementation=implementation)
-    pieces = empirical_ntk(model, x, kernel="full", implementation=implementation,
-                           memory_budget=4 * 4 * 5 * 50, chunk_size=2)
+    pieces = empirical_ntk(
+        model,
+        x,
+        kernel="full",
+        implementation=implementation,
+        memory_budget=4 * 4 * 5 * 50,
+        chunk_size=2,
+    )
     assert rel_err(pieces, whole) < 1e-6
 
 
@@ -141,7 +151,9 @@ def test_nb201_like_relu_inplace_hooks_vs_reference():
     """torchvision-style block: bn → ReLU(inplace) → conv, `out += identity`."""
     import search_spaces
 
-    space = search_spaces.create_search_space("resnet", stages=[1, 1], blocks=[1, 1], width=[8, 8], width_step=8)
+    space = search_spaces.create_search_space(
+        "resnet", stages=[1, 1], blocks=[1, 1], width=[8, 8], width_step=8
+    )
     torch.manual_seed(0)
     model = space.build("block=basic;stem=conv3;blocks=1;width=8;expansion=1")
     x = torch.randn(4, 3, 8, 8)
@@ -156,10 +168,19 @@ def test_nb201_like_relu_inplace_hooks_vs_reference():
         (lambda m, x: empirical_ntk("not a model", x), "torch.nn.Module"),
         (lambda m, x: empirical_ntk(m, [1, 2]), "torch.Tensor"),
         (lambda m, x: empirical_ntk(m, torch.randn(4, 7)), "does not fit the model"),
-        (lambda m, x: empirical_ntk(m, torch.randn(4, 3, 2, 2), kernel="diag"), "unknown kernel 'diag'"),
+        (
+            lambda m, x: empirical_ntk(m, torch.randn(4, 3, 2, 2), kernel="diag"),
+            "unknown kernel 'diag'",
+        ),
         (lambda m, x: empirical_ntk(m, torch.randn(4, 3, 2, 2), bn="train"), "unknown bn 'train'"),
-        (lambda m, x: empirical_ntk(m, torch.randn(4, 3, 2, 2), params="bias"), "unknown params 'bias'"),
-        (lambda m, x: empirical_ntk(m, torch.randn(4, 3, 2, 2), implementation="jax"), "unknown implementation"),
+        (
+            lambda m, x: empirical_ntk(m, torch.randn(4, 3, 2, 2), params="bias"),
+            "unknown params 'bias'",
+        ),
+        (
+            lambda m, x: empirical_ntk(m, torch.randn(4, 3, 2, 2), implementation="jax"),
+            "unknown implementation",
+        ),
         (lambda m, x: empirical_ntk(nn.ReLU(), torch.randn(4, 3)), "no trainable parameters"),
         (lambda m, x: empirical_ntk(m, torch.randn(4, 3, 2, 2), repeats=0), "repeats"),
         (lambda m, x: empirical_ntk(m, torch.randint(0, 3, (4, 3, 2, 2))), "floating-point"),

@@ -12,9 +12,15 @@ SPACE = create_search_space("nb201")
 @pytest.mark.parametrize(
     "arch, params",
     [
-        ("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|", 802_426),
+        (
+            "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|",
+            802_426,
+        ),
         ("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|", 73_306),
-        ("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|", 1_531_546),
+        (
+            "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|",
+            1_531_546,
+        ),
     ],
 )
 def test_parameter_counts_match_the_benchmark(arch, params):
@@ -40,8 +46,14 @@ def test_enumerate_all_distinct():
 
 def test_disconnected_cells():
     assert sum(SPACE.is_disconnected(s) for s in SPACE.enumerate()) == 341
-    assert SPACE.is_disconnected("|nor_conv_3x3~0|+|none~0|none~1|+|none~0|nor_conv_3x3~1|none~2|") is False
-    assert SPACE.is_disconnected("|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|skip_connect~2|") is True
+    assert (
+        SPACE.is_disconnected("|nor_conv_3x3~0|+|none~0|none~1|+|none~0|nor_conv_3x3~1|none~2|")
+        is False
+    )
+    assert (
+        SPACE.is_disconnected("|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|skip_connect~2|")
+        is True
+    )
 
 
 def test_disconnected_cells_output_does_not_depend_on_input():
@@ -57,14 +69,18 @@ def test_canonical_form():
     b = "|avg_pool_3x3~0|+|nor_conv_3x3~0|none~1|+|none~0|nor_conv_1x1~1|skip_connect~2|"
     assert SPACE.canonical(a) == SPACE.canonical(b)
     dead = "|nor_conv_3x3~0|+|none~0|nor_conv_1x1~1|+|skip_connect~0|none~1|none~2|"
-    assert SPACE.canonical(dead) == SPACE.parse("|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|")
+    assert SPACE.canonical(dead) == SPACE.parse(
+        "|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|"
+    )
     canon = {SPACE.canonical(s) for s in SPACE.enumerate()}
     assert len(canon) < 15_625
     assert all(SPACE.canonical(c) == c for c in list(canon)[:500])
 
 
 def test_cell_structure_follows_the_benchmark():
-    model = SPACE.build("|nor_conv_1x1~0|+|skip_connect~0|avg_pool_3x3~1|+|none~0|nor_conv_3x3~1|skip_connect~2|")
+    model = SPACE.build(
+        "|nor_conv_1x1~0|+|skip_connect~0|avg_pool_3x3~1|+|none~0|nor_conv_3x3~1|skip_connect~2|"
+    )
     cell = model.cells[0]
     conv = cell.edges[0]
     assert [type(m).__name__ for m in conv] == ["ReLU", "Conv2d", "BatchNorm2d"]

@@ -86,8 +86,13 @@ def test_hash_stable_across_processes():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == spec.hash
     # pinned value: the hash must not change across versions for a given text form
-    assert ArchSpec("nb201", "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|").hash == (
-        __import__("hashlib").sha256(b"nb201:|none~0|+|none~0|none~1|+|none~0|none~1|none~2|").hexdigest()[:16]
+    assert (
+        ArchSpec("nb201", "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|").hash
+        == (
+            __import__("hashlib")
+            .sha256(b"nb201:|none~0|+|none~0|none~1|+|none~0|none~1|none~2|")
+            .hexdigest()[:16]
+        )
     )
 
 
@@ -95,12 +100,36 @@ def test_hash_stable_across_processes():
     "name, text, message",
     [
         ("cnn", "stages=2;depth=1-1;width=16-32;kernel=3-3;down=stride;bn=on", "missing key 'act'"),
-        ("cnn", "stages=2;depth=1-1;width=16-32;kernel=3-4;down=stride;bn=on;act=relu", r"kernel\[1\]=4"),
-        ("cnn", "stages=2;depth=1;width=16-32;kernel=3-3;down=stride;bn=on;act=relu", "depth has 1 entries"),
-        ("cnn", "stages=2;depth=1-1;width=16-32;kernel=3-3;down=stride;bn=on;act=swish", "unknown act 'swish'; allowed"),
-        ("cnn", "stages=2;depth=1-1;width=16-32;kernel=3-3;down=stride;bn=on;act=relu;x=1", "unknown key 'x' at field 7"),
-        ("resnet", "block=basic;stem=conv3;blocks=9-1-1;width=16-16-16;expansion=1", r"blocks\[0\]=9 out of range"),
-        ("resnet", "block=basic;stem=conv3;blocks=1-1-1;width=16-16-16;expansion=2", "expansion=2 out of range"),
+        (
+            "cnn",
+            "stages=2;depth=1-1;width=16-32;kernel=3-4;down=stride;bn=on;act=relu",
+            r"kernel\[1\]=4",
+        ),
+        (
+            "cnn",
+            "stages=2;depth=1;width=16-32;kernel=3-3;down=stride;bn=on;act=relu",
+            "depth has 1 entries",
+        ),
+        (
+            "cnn",
+            "stages=2;depth=1-1;width=16-32;kernel=3-3;down=stride;bn=on;act=swish",
+            "unknown act 'swish'; allowed",
+        ),
+        (
+            "cnn",
+            "stages=2;depth=1-1;width=16-32;kernel=3-3;down=stride;bn=on;act=relu;x=1",
+            "unknown key 'x' at field 7",
+        ),
+        (
+            "resnet",
+            "block=basic;stem=conv3;blocks=9-1-1;width=16-16-16;expansion=1",
+            r"blocks\[0\]=9 out of range",
+        ),
+        (
+            "resnet",
+            "block=basic;stem=conv3;blocks=1-1-1;width=16-16-16;expansion=2",
+            "expansion=2 out of range",
+        ),
         ("vit", "patch=4;depth=2;dim=48;heads=2;mlp=2.0;pool=cls", "dim=48 out of range"),
         ("vit", "patch=4;depth=2;dim=64;heads=2;mlp=2.2;pool=cls", "mlp=2.2"),
         ("vit", "patch=4;depth=two;dim=64;heads=2;mlp=2.0;pool=cls", "not an integer"),
@@ -132,7 +161,9 @@ def test_bad_options(name, options, message):
 
 
 def test_resnet_covers_resnet18_and_34():
-    space = create_search_space("resnet", stages=[4, 4], blocks=[1, 6], width=[64, 512], width_step=64)
+    space = create_search_space(
+        "resnet", stages=[4, 4], blocks=[1, 6], width=[64, 512], width_step=64
+    )
     r18 = space.parse("block=basic;stem=conv3;blocks=2-2-2-2;width=64-128-256-512;expansion=1")
     r34 = space.parse("block=basic;stem=conv3;blocks=3-4-6-3;width=64-128-256-512;expansion=1")
     assert space.cost(r18).params == 11_173_962  # CIFAR ResNet-18

@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from ntknas.spectrum import list_metrics
+from ntknas.study import (
+    SAMPLERS,
+    Budget,
+    DegenerateKernelError,
+    ScoreCache,
+    accounted_trials,
+    create_sampler,
+    make_objective,
+    objective_directions,
+    screen,
+)
+
+DISCONNECTED = "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|skip_connect~2|"
+CONV = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
+
+
+def test_objective_records_every_metric_and_budget(space, scorer):
+    study = optuna.create_study(direction="minimize")
+    study.enqueue_trial(space.trial_params(space.parse(CONV)))
+    objective = make_objective(space, scorer, "log_cond", Budget(max_params=100_000))
+    study.optimize(objective, n_trials=1)
+    t = study.trials[0]
+    assert t.state == optuna.trial.TrialState.COMPLETE
+    for name in list_metrics():
+        assert f"ntknas:{name}" in t.user_attrs
+    assert t.value == pytest.approx(t.user_attrs["ntknas:log_cond"])
+    assert t.user_attrs["ntknas:arch"] == CONV
+    assert t.user_attrs["ntknas:hash"] == space.parse(CONV).hash
+    params = t.user_attrs["ntknas:params"]
+    assert t.constraints == {"params": float(params - 100_000)}
+
+
+def test_degenerate_kernel_fails_the_trial_with_reason(space, scorer):
+    study = optuna.create_study(direction="minimize")
+    study.enqueue_trial(space.trial_params(space.parse(DISCONNECTED)))
+    study.optimize(make_objective(space, scorer), n_trials=1, catch=(DegenerateKernelError,))
+    t = study.trials[0]
+    assert t.state == optuna.trial.TrialState.FAIL
+    assert t.user_attrs["ntknas:degenerate"] is True
+    assert "rank-deficient" in t.user_attrs["ntknas:reason"]
+
+
+def test_cache_scores_each_architecture_once(space, scorer):
+    cache = ScoreCache()
+    study = optuna.create_study(direction="minimize")
+    for _ in range(3):
+        study.enqueue_trial(space.trial_params(space.parse(CONV)))
+    study.optimize(make_objective(space, scorer, cache=cache), n_trials=3)
+    assert cache.misses == 1 and cache.hits == 2
+    assert [t.user_attrs["ntknas:cached"] for t in study.trials] == [False, True, True]
+    assert len({t.value for t in study.trials}) == 1
+    warm = ScoreCache()
+    assert warm.warm(study) == 1 and space.parse(CONV).hash in warm
+
+
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_batched_screening_with_every_sampler(space, scorer, sampler):
+    objectives = ["log_cond", "params"] if sampler == "nsga2" else ["log_cond"]
+    study = optuna.create_study(
+        directions=objective_directions(objectives), sampler=create_sampler(sampler, seed=0)
+    )
+    done = screen(study, space, scorer, n_trials=10, batch=4, objectives=objectives)
+    assert done == 10 == len(study.trials) == accounted_trials(study)
+    states = {t.state for t in study.trials}
+    assert states <= {optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL}
+    for t in study.trials:
+        if t.state == optuna.trial.TrialState.FAIL:
+            assert t.user_attrs["ntknas:fail_reason"]
+        else:
+            assert len(t.values) == len(objectives)
+
+
+def test_screen_records_failures_and_goes_on(space, scorer, monkeypatch):
+    calls = {"n": 0}
+    original = scorer.score
+
+    def flaky(sp, spec):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return original(sp, spec)
+
+    monkeypatch.setattr(scorer, "score", flaky)
+    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.RandomSampler(seed=1))
+    screen(study, space, scorer, n_trials=4, batch=2)
+    failed = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
+    assert any(t.user_attrs["ntknas:fail_reason"].startswith("out of memory") for t in failed)
+    assert len(study.trials) == 4

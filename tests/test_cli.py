@@ -1,0 +1,157 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from ntknas.cli import main
+
+ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
+
+
+def test_score_json(capsys):
+    code = main(
+        [
+            "score",
+            "--space",
+            "nb201",
+            "--arch",
+            ARCH,
+            "--batch-size",
+            "8",
+            "--space-option",
+            "cells=1",
+            "--json",
+        ]
+    )
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {"arch", "metrics", "degenerate", "seconds"} <= set(out)
+    assert out["arch"] == ARCH and out["degenerate"] is False
+    assert out["metrics"]["cond"] > 1 and out["params"] > 0
+
+
+def test_score_text_and_degenerate(capsys):
+    disconnected = "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|skip_connect~2|"
+    assert (
+        main(
+            [
+                "score",
+                "--space",
+                "nb201",
+                "--arch",
+                disconnected,
+                "--batch-size",
+                "4",
+                "--space-option",
+                "cells=1",
+            ]
+        )
+        == 0
+    )
+    assert "degenerate: lambda_min" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["score", "--space", "nb201", "--arch", "|conv~0|"], "nb201: "),
+        (["score", "--space", "nope", "--arch", "x"], "unknown search space 'nope'"),
+        (
+            ["score", "--space", "nb201", "--arch", ARCH, "--kernel", "diag"],
+            "invalid choice: 'diag'",
+        ),
+        (["score", "--space", "nb201", "--arch", ARCH, "--data", "mnist"], "unknown data source"),
+        (
+            ["score", "--space", "nb201", "--arch", ARCH, "--data", "imagefolder:/nonexistent"],
+            "does not exist",
+        ),
+        (["score", "--space", "nb201", "--arch", ARCH, "--device", "cuda:0"], "cuda"),
+        (
+            ["search", "--config", "/nonexistent.yaml"],
+            "config file /nonexistent.yaml does not exist",
+        ),
+        (["search", "scorer.batch_sise=3"], "unknown key 'scorer.batch_sise'"),
+        (
+            ["report", "--storage", "sqlite:///:memory:", "--study-name", "nope"],
+            "study 'nope' does not exist",
+        ),
+        (["bench"], "choose one of speed, nb201, throughput"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_bad_usage_exits_2_with_one_line(capsys, argv, message):
+    if "cuda:0" in argv:
+        import torch
+
+        if torch.cuda.is_available():
+            pytest.skip("CUDA is available here")
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err and "Traceback" not in err
+
+
+def test_bad_config_key_from_a_file(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("scorer:\n  kernal: sum\n")
+    assert main(["search", "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "c.yaml" in err and "'scorer.kernal'" in err
+
+
+def test_subprocess_exit_status_and_no_traceback():
+    out = subprocess.run(
+        [sys.executable, "-m", "ntknas.cli", "score", "--space", "nb201", "--arch", "|bad~0|"],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 2
+    assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
+
+
+def test_search_writes_results(tmp_path, capsys):
+    code = main(
+        [
+            "search",
+            "--output-dir",
+            str(tmp_path),
+            "--no-progress",
+            "study.n_trials=6",
+            "study.name=t",
+            "space.options={cells: 1}",
+            "scorer.batch_size=8",
+            "study.objectives=[log_cond, params]",
+            "study.sampler=nsga2",
+        ]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "rank" in out and "synthetic" in out
+    folder = tmp_path / "t"
+    for name in (
+        "ranking.csv",
+        "config.yaml",
+        "versions.json",
+        "summary.json",
+        "score_vs_params.png",
+        "score_distribution.png",
+        "pareto_front.png",
+    ):
+        assert (folder / name).is_file(), name
+    header = (folder / "ranking.csv").read_text().splitlines()[0].split(",")
+    for column in (
+        "rank",
+        "arch",
+        "hash",
+        "score",
+        "params",
+        "flops",
+        "cond",
+        "log_cond",
+        "pareto",
+    ):
+        assert column in header
+    versions = json.loads((folder / "versions.json").read_text())
+    assert {"torch", "optuna", "cuda"} <= set(versions)

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ntknas.config import Config, ConfigError, load_config, validate_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_quickstart_file_equals_builtin_defaults():
+    assert load_config(ROOT / "configs" / "quickstart.yaml") == Config()
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_configs_validate(path):
+    validate_config(load_config(path), str(path))
+
+
+def test_overrides():
+    c = load_config(
+        None,
+        [
+            "scorer.batch_size=16",
+            "study.objectives=[log_cond, params]",
+            "space.options={cells: 2}",
+            "train.lr=0.05",
+        ],
+    )
+    assert c.scorer.batch_size == 16 and c.study.objectives == ["log_cond", "params"]
+    assert c.space.options == {"cells": 2} and c.train.lr == 0.05
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (
+            {"scorer": {"batch_sise": 8}},
+            r"bad.yaml: unknown key 'scorer.batch_sise'; allowed: data",
+        ),
+        (
+            {"scorer": {"batch_size": "big"}},
+            r"bad.yaml: key 'scorer.batch_size' must be int, got str",
+        ),
+        (
+            {"study": {"budget": {"max_params": 1.5}}},
+            r"key 'study.budget.max_params' must be int or null",
+        ),
+        ({"colour": 1}, r"unknown key 'colour'"),
+        ({"study": [1, 2]}, r"study must be a mapping"),
+    ],
+)
+def test_bad_config_names_key_and_file(tmp_path, content, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(content))
+    with pytest.raises(ConfigError, match=message):
+        load_config(path)
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        (
+            "scorer.kernel=diag",
+            "'scorer.kernel' has unknown value 'diag'; allowed: sum, trace, full",
+        ),
+        ("study.sampler=cma", "'study.sampler' has unknown value 'cma'"),
+        ("study.objectives=[nope]", r"'study.objectives\[0\]' has unknown value 'nope'"),
+        ("space.name=nope", "unknown search space 'nope'"),
+        ("space.options={cells: 0}", "'cells' must be a positive integer"),
+        ("scorer.data=mnist", "unknown data source 'mnist'"),
+        ("study.n_trials=0", "'study.n_trials' must be >= 1"),
+    ],
+)
+def test_semantic_validation(override, message):
+    with pytest.raises(ConfigError, match=message):
+        validate_config(load_config(None, [override]))
+
+
+def test_invalid_yaml_reports_line(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("study:\n  name: [unclosed\n")
+    with pytest.raises(ConfigError, match="broken.yaml: invalid YAML at line"):
+        load_config(path)
