@@ -64,7 +64,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         metric=args.metric,
     )
-    scorer.probe  # load data first: a data error is a usage error, not a scoring failure
+    _ = scorer.probe  # load data first: a data error is a usage error, not a scoring failure
     start = time.perf_counter()
     result = scorer.score(space, spec)
     seconds = time.perf_counter() - start

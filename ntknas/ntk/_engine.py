@@ -140,7 +140,9 @@ def _forward_error(x: torch.Tensor, error: Exception) -> ValueError:
     return ValueError(f"input of shape {tuple(x.shape)} does not fit the model: {first}")
 
 
-def _prepare(model: nn.Module, x: torch.Tensor, *, kernel: str, bn: str, params: str) -> _Pass:
+def _prepare(
+    model: nn.Module, x: torch.Tensor, *, kernel: str, bn: str, params: str, calibrate: bool = True
+) -> _Pass:
     selected = select_parameters(model, params)
     devices = {p.device for p in model.parameters()}
     if len(devices) == 1 and x.device not in devices:
@@ -162,7 +164,7 @@ def _prepare(model: nn.Module, x: torch.Tensor, *, kernel: str, bn: str, params:
             )
 
     stats: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-    if bn == "frozen" and bn_modules:
+    if bn == "frozen" and bn_modules and calibrate:
         # One train-mode pass records each BatchNorm's batch statistics; they then act as
         # constants (as running statistics of an eval-mode pass), so the forward is identical
         # to train mode but samples are independent.
@@ -368,12 +370,19 @@ def _kernel_once(
     memory_budget: int,
     chunk_size: int | None,
 ) -> torch.Tensor:
-    work = _prepare(model, x, kernel=kernel, bn=bn, params=params)
+    work = _prepare(
+        model, x, kernel=kernel, bn=bn, params=params, calibrate=implementation != "hooks"
+    )
     if implementation == "hooks":
         from ntknas.ntk._hooks import kernel_hooks
 
         with _modes(model, bn):
-            return kernel_hooks(work)
+            theta = kernel_hooks(work)
+        if theta is not None:
+            return theta
+        implementation = "func"
+        if bn == "frozen":
+            work = _prepare(model, x, kernel=kernel, bn=bn, params=params)
 
     b, c = x.shape[0], work.num_classes
     size = b * c if kernel == "full" else b

@@ -15,11 +15,11 @@ or a recorded input later modified in place make :func:`kernel_hooks` fall back 
 
 from __future__ import annotations
 
+import types
 import warnings
 from typing import TYPE_CHECKING
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ def hooks_support(model: nn.Module, selected: dict[str, torch.Tensor] | None = N
 
 
 def _per_sample_grads(
-    module: nn.Module, inp: torch.Tensor, delta: torch.Tensor, stats: tuple | None
+    module: nn.Module, inp: torch.Tensor, delta: torch.Tensor
 ) -> dict[str, torch.Tensor]:
     """Per-sample gradients (B, P_param) of the module's parameters for output gradient δ."""
     b = delta.shape[0]
@@ -71,19 +71,21 @@ def _per_sample_grads(
         out["weight"] = torch.einsum("bto,bti->boi", d, a).reshape(b, -1)
         out["bias"] = d.sum(1)
     elif isinstance(module, nn.Conv2d):
+        # Per-sample weight gradients as one grouped backward-weight convolution: the batch
+        # becomes groups (B·G groups), so cuDNN / oneDNN do the work instead of unfold + bmm.
         g = module.groups
-        cols = F.unfold(
-            inp,
-            module.kernel_size,
-            dilation=module.dilation,
-            padding=module.padding,
+        c_in, c_out = inp.shape[1], delta.shape[1]
+        weight = torch.nn.grad.conv2d_weight(
+            inp.reshape(1, b * c_in, *inp.shape[2:]),
+            (b * c_out, c_in // g, *module.kernel_size),
+            delta.reshape(1, b * c_out, *delta.shape[2:]),
             stride=module.stride,
-        )  # (B, Cin*k*k, L)
-        length = cols.shape[-1]
-        cols = cols.reshape(b, g, -1, length)
-        d = delta.reshape(b, g, -1, length)
-        out["weight"] = torch.einsum("bgol,bgil->bgoi", d, cols).reshape(b, -1)
-        out["bias"] = delta.reshape(b, delta.shape[1], -1).sum(-1)
+            padding=module.padding,
+            dilation=module.dilation,
+            groups=b * g,
+        )
+        out["weight"] = weight.reshape(b, -1)
+        out["bias"] = delta.reshape(b, c_out, -1).sum(-1)
     elif isinstance(module, nn.LayerNorm):
         dims = tuple(range(inp.dim() - len(module.normalized_shape), inp.dim()))
         mean = inp.mean(dims, keepdim=True)
@@ -92,20 +94,15 @@ def _per_sample_grads(
         n = len(module.normalized_shape)
         out["weight"] = (delta * xhat).reshape(b, -1, *delta.shape[-n:]).sum(1).reshape(b, -1)
         out["bias"] = delta.reshape(b, -1, *delta.shape[-n:]).sum(1).reshape(b, -1)
-    else:  # BatchNorm with constant statistics
-        assert stats is not None
-        mean, var = stats
-        shape = [1, -1] + [1] * (inp.dim() - 2)
-        xhat = (inp - mean.reshape(shape)) / torch.sqrt(var.reshape(shape) + module.eps)
-        out["weight"] = (delta * xhat).reshape(b, delta.shape[1], -1).sum(-1)
+    else:  # BatchNorm: ``inp`` is the normalized input x̂ recorded by the patched forward
+        out["weight"] = (delta * inp).reshape(b, delta.shape[1], -1).sum(-1)
         out["bias"] = delta.reshape(b, delta.shape[1], -1).sum(-1)
     return out
 
 
-def kernel_hooks(work: _Pass) -> torch.Tensor:
-    """Θ for a prepared pass (sum or trace kernel), falling back to torch.func when needed."""
-    from ntknas.ntk import _engine
-
+def kernel_hooks(work: _Pass) -> torch.Tensor | None:
+    """Θ for a prepared pass (sum or trace kernel), or None (with a warning saying why) when the
+    model holds something this implementation cannot follow; the caller then uses torch.func."""
     reason = None if work.kernel != "full" else "the full kernel needs every class at once"
     if reason is None:
         reason = hooks_support(work.model, work.differentiable)
@@ -114,17 +111,8 @@ def kernel_hooks(work: _Pass) -> torch.Tensor:
             return _kernel_hooks(work)
         except HooksUnsupported as error:
             reason = str(error)
-    warnings.warn(f"per-layer hooks unavailable ({reason}); using torch.func", stacklevel=3)
-    theta = None
-    b = work.x.shape[0]
-    size = b * work.num_classes if work.kernel == "full" else b
-    theta = torch.zeros(size, size, dtype=work.x.dtype, device=work.x.device)
-    names = list(work.differentiable)
-    directions = work.directions
-    chunks = [directions] if work.kernel != "trace" else [d.unsqueeze(0) for d in directions]
-    for chunk in chunks:
-        _engine._gram_update(theta, _engine._jacobian_func(work, names, chunk, None), work.kernel)
-    return theta
+    warnings.warn(f"per-layer hooks unavailable ({reason}); using torch.func", stacklevel=4)
+    return None
 
 
 def _kernel_hooks(work: _Pass) -> torch.Tensor:
@@ -147,17 +135,12 @@ def _kernel_hooks(work: _Pass) -> torch.Tensor:
         if keep:
             wanted[name] = keep
 
-    def bn_stats(name: str) -> tuple[torch.Tensor, torch.Tensor]:
-        prefix = f"{name}." if name else ""
-        return work.constants[prefix + "running_mean"], work.constants[prefix + "running_var"]
-
     def make_hook(module: nn.Module, name: str):
         def grad_hook(delta: torch.Tensor) -> None:
             inp, version = records[name]
             if inp._version != version:
                 raise HooksUnsupported(f"the input of {name!r} was modified in place")
-            stats = bn_stats(name) if isinstance(module, nn.modules.batchnorm._BatchNorm) else None
-            grads = _per_sample_grads(module, inp, delta, stats)
+            grads = _per_sample_grads(module, inp, delta)
             for pname in wanted[name]:
                 g = grads[pname]
                 theta.add_(g @ g.T)
@@ -166,7 +149,10 @@ def _kernel_hooks(work: _Pass) -> torch.Tensor:
             calls[name] = calls.get(name, 0) + 1
             if calls[name] > 1:
                 raise HooksUnsupported(f"layer {name!r} is called more than once per forward")
-            inp = inputs[0].detach()
+            if isinstance(mod, nn.modules.batchnorm._BatchNorm):
+                inp = normalized[name]
+            else:
+                inp = inputs[0].detach()
             records[name] = (inp, inp._version)
             if not isinstance(output, torch.Tensor) or not output.requires_grad:
                 raise HooksUnsupported(f"the output of {name!r} does not depend on the input")
@@ -174,6 +160,14 @@ def _kernel_hooks(work: _Pass) -> torch.Tensor:
 
         return forward_hook
 
+    normalized: dict[str, torch.Tensor] = {}
+    batchnorms = {
+        name: m
+        for name, m in model.named_modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm)
+    }
+    for name, m in batchnorms.items():
+        m.forward = types.MethodType(_constant_statistics_forward(name, work, normalized), m)
     handles = [
         m.register_forward_hook(make_hook(m, layers[m])) for m in layers if layers[m] in wanted
     ]
@@ -193,4 +187,33 @@ def _kernel_hooks(work: _Pass) -> torch.Tensor:
     finally:
         for h in handles:
             h.remove()
+        for m in batchnorms.values():
+            del m.forward
     return theta
+
+
+def _constant_statistics_forward(name: str, work: _Pass, normalized: dict[str, torch.Tensor]):
+    """A BatchNorm forward whose statistics are constants: this batch's (``bn="frozen"``, the
+    same values train mode uses, without gradients through them) or the running ones
+    (``bn="eval"``). It records the normalized input x̂ for the per-sample gradients."""
+    prefix = f"{name}." if name else ""
+
+    def forward(self: nn.modules.batchnorm._BatchNorm, x: torch.Tensor) -> torch.Tensor:
+        shape = [1, -1] + [1] * (x.dim() - 2)
+        if work.bn == "frozen":
+            dims = [d for d in range(x.dim()) if d != 1]
+            with torch.no_grad():
+                mean = x.mean(dims)
+                var = x.var(dims, unbiased=False)
+        else:
+            mean = work.constants[prefix + "running_mean"]
+            var = work.constants[prefix + "running_var"]
+        xhat = (x - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)
+        normalized[name] = xhat.detach()
+        if self.weight is not None:
+            xhat = xhat * self.weight.view(shape)
+        if self.bias is not None:
+            xhat = xhat + self.bias.view(shape)
+        return xhat
+
+    return forward
