@@ -231,6 +231,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         storage=args.storage,
         output_dir=args.output_dir,
         name=args.name,
+        ground_truth=args.ground_truth,
+        target=args.target,
         log=(lambda *a: print(*a, file=sys.stderr)) if args.json else print,
     )
     if args.json:
@@ -274,6 +276,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             progress=not args.json,
             include_disconnected=args.include_disconnected,
             configs=args.configs,
+            cache=args.cache,
         )
         _print_json(result) if args.json else print(format_nb201(result))
         if args.output:
@@ -382,6 +385,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strategy", default="random", choices=("random", "stratified"))
     p.add_argument("--storage", default=None)
     p.add_argument("--name", default=None, help="results/validate/<name>/")
+    p.add_argument("--ground-truth", default=None,
+                   help="NAS-Bench-201 table: draw architectures from it and compare accuracies")
+    p.add_argument("--target", default="cifar10_test_acc", help="accuracy column of the table")
     p.add_argument("--output-dir", default=None)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_validate)
@@ -413,6 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="semicolon-separated kernel/bn/params/repeats settings, e.g. "
         "'sum/frozen/all/1;sum/batch/weights/3' (default: the single --kernel/--bn one)",
     )
+    b.add_argument("--cache", default=None, help="JSON-lines file of scores (resumes a long run)")
     _add_scorer_options(b)
     b.add_argument("--output", default=None, help="write PREFIX.json and PREFIX.md")
     b.add_argument("--json", action="store_true")

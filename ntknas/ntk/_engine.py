@@ -24,6 +24,8 @@ import torch
 from torch import nn
 from torch.func import functional_call, vjp, vmap
 
+from ntknas.ntk import _phases
+
 KERNELS: tuple[str, ...] = ("sum", "trace", "full")
 BN_MODES: tuple[str, ...] = ("batch", "frozen", "eval")
 PARAM_SETS: tuple[str, ...] = ("all", "weights")
@@ -131,6 +133,16 @@ class _Pass:
     kernel: str
     batchnorm_stats: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
 
+    def set_output(self, out: torch.Tensor) -> None:
+        """Learn the number of classes (and the row directions) from a model output."""
+        if not torch.is_floating_point(out):
+            raise ValueError("the model output is not a floating-point tensor")
+        self.num_classes = out.shape[1]
+        if self.kernel == "sum":
+            self.directions = torch.ones(1, self.num_classes, dtype=out.dtype, device=out.device)
+        else:
+            self.directions = torch.eye(self.num_classes, dtype=out.dtype, device=out.device)
+
     def call(self, tensors: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
         return logits_of(functional_call(self.model, {**self.constants, **tensors}, (x,)))
 
@@ -141,8 +153,17 @@ def _forward_error(x: torch.Tensor, error: Exception) -> ValueError:
 
 
 def _prepare(
-    model: nn.Module, x: torch.Tensor, *, kernel: str, bn: str, params: str, calibrate: bool = True
+    model: nn.Module,
+    x: torch.Tensor,
+    *,
+    kernel: str,
+    bn: str,
+    params: str,
+    calibrate: bool = True,
+    probe: bool = True,
 ) -> _Pass:
+    """Everything a kernel pass needs. ``calibrate``: record this batch's BatchNorm statistics
+    (bn="frozen"); ``probe``: a small no-grad forward that checks the input and reads C."""
     selected = select_parameters(model, params)
     devices = {p.device for p in model.parameters()}
     if len(devices) == 1 and x.device not in devices:
@@ -202,20 +223,14 @@ def _prepare(
         kernel=kernel,
         batchnorm_stats=stats,
     )
+    if not probe:
+        return work
     try:
         with _modes(model, bn), torch.no_grad():
             out = work.call(differentiable, x[:2] if bn != "batch" else x)
     except (RuntimeError, IndexError, TypeError) as error:
         raise _forward_error(x, error) from error
-    if not torch.is_floating_point(out):
-        raise ValueError("the model output is not a floating-point tensor")
-    num_classes = out.shape[1]
-    if kernel == "sum":
-        directions = torch.ones(1, num_classes, dtype=out.dtype, device=out.device)
-    else:
-        directions = torch.eye(num_classes, dtype=out.dtype, device=out.device)
-    work.num_classes = num_classes
-    work.directions = directions
+    work.set_output(out)
     return work
 
 
@@ -370,9 +385,11 @@ def _kernel_once(
     memory_budget: int,
     chunk_size: int | None,
 ) -> torch.Tensor:
-    work = _prepare(
-        model, x, kernel=kernel, bn=bn, params=params, calibrate=implementation != "hooks"
-    )
+    with _phases.phase("setup"):
+        hooks = implementation == "hooks"
+        work = _prepare(
+            model, x, kernel=kernel, bn=bn, params=params, calibrate=not hooks, probe=not hooks
+        )
     if implementation == "hooks":
         from ntknas.ntk._hooks import kernel_hooks
 
@@ -381,8 +398,7 @@ def _kernel_once(
         if theta is not None:
             return theta
         implementation = "func"
-        if bn == "frozen":
-            work = _prepare(model, x, kernel=kernel, bn=bn, params=params)
+        work = _prepare(model, x, kernel=kernel, bn=bn, params=params)
 
     b, c = x.shape[0], work.num_classes
     size = b * c if kernel == "full" else b
@@ -401,20 +417,23 @@ def _kernel_once(
         out = tensors = None
         if implementation in ("autograd", "reference"):
             try:
-                out, tensors = _batched_output(work)
+                with _phases.phase("forward"):
+                    out, tensors = _batched_output(work)
             except (RuntimeError, IndexError, TypeError) as error:
                 raise _forward_error(x, error) from error
         for names in groups:
             for directions in direction_chunks:
-                if implementation == "func":
-                    jac = _jacobian_func(work, names, directions, chunk_size)
-                elif implementation == "autograd":
-                    jac = _jacobian_autograd(
-                        work, names, directions, chunk_size or 32, out, tensors
-                    )
-                else:
-                    jac = _jacobian_reference(work, names, directions, out, tensors)
-                _gram_update(theta, jac, kernel)
+                with _phases.phase("per_sample_gradients"):
+                    if implementation == "func":
+                        jac = _jacobian_func(work, names, directions, chunk_size)
+                    elif implementation == "autograd":
+                        jac = _jacobian_autograd(
+                            work, names, directions, chunk_size or 32, out, tensors
+                        )
+                    else:
+                        jac = _jacobian_reference(work, names, directions, out, tensors)
+                with _phases.phase("gram"):
+                    _gram_update(theta, jac, kernel)
                 del jac
     return theta
 

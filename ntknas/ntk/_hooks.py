@@ -15,12 +15,15 @@ or a recorded input later modified in place make :func:`kernel_hooks` fall back 
 
 from __future__ import annotations
 
+import time
 import types
 import warnings
 from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
+
+from ntknas.ntk import _phases
 
 if TYPE_CHECKING:
     from ntknas.ntk._engine import _Pass
@@ -140,10 +143,14 @@ def _kernel_hooks(work: _Pass) -> torch.Tensor:
             inp, version = records[name]
             if inp._version != version:
                 raise HooksUnsupported(f"the input of {name!r} was modified in place")
-            grads = _per_sample_grads(module, inp, delta)
-            for pname in wanted[name]:
-                g = grads[pname]
-                theta.add_(g @ g.T)
+            started = time.perf_counter()
+            with _phases.phase("per_sample_gradients"):
+                grads = _per_sample_grads(module, inp, delta)
+            with _phases.phase("gram"):
+                for pname in wanted[name]:
+                    g = grads[pname]
+                    theta.add_(g @ g.T)
+            hook_seconds[0] += time.perf_counter() - started
 
         def forward_hook(mod: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
             calls[name] = calls.get(name, 0) + 1
@@ -160,6 +167,7 @@ def _kernel_hooks(work: _Pass) -> torch.Tensor:
 
         return forward_hook
 
+    hook_seconds = [0.0]
     normalized: dict[str, torch.Tensor] = {}
     batchnorms = {
         name: m
@@ -174,16 +182,25 @@ def _kernel_hooks(work: _Pass) -> torch.Tensor:
     try:
         x_in = x.detach().requires_grad_(True)
         constants = {n: t.detach() for n, t in work.differentiable.items()}
-        with torch.enable_grad():
-            out = work.call(constants, x_in)
+        try:
+            with torch.enable_grad(), _phases.phase("forward"):
+                out = work.call(constants, x_in)
+        except (RuntimeError, IndexError, TypeError) as error:
+            from ntknas.ntk._engine import _forward_error
+
+            raise _forward_error(x, error) from error
+        work.set_output(out)
         missing = set(wanted) - set(records)
         if missing:
             raise HooksUnsupported(f"layer {sorted(missing)[0]!r} is not called in the forward")
         n_dir = work.directions.shape[0]
+        started = time.perf_counter()
         for k, v in enumerate(work.directions):
             torch.autograd.grad(
                 out, x_in, grad_outputs=v.expand_as(out), retain_graph=k + 1 < n_dir
             )
+        if _phases.recording():  # backward alone: the per-layer work inside it is counted apart
+            _phases.add("backward", time.perf_counter() - started - hook_seconds[0])
     finally:
         for h in handles:
             h.remove()

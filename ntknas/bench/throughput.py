@@ -1,0 +1,117 @@
+"""``ntknas bench throughput``: end-to-end scoring of N distinct architectures through the same
+code path as ``ntknas search`` (``NTKScorer.score``: build, initialize, NTK, metrics)."""
+
+from __future__ import annotations
+
+import random
+import resource
+import time
+from typing import Any
+
+import torch
+
+import search_spaces
+from ntknas.ntk._phases import record_phases
+from ntknas.scorer import NTKScorer
+
+PHASE_ORDER = ("build", "setup", "forward", "backward", "per_sample_gradients", "gram",
+               "eigendecomposition", "flops")
+
+
+def distinct_architectures(space: search_spaces.SearchSpace, n: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    seen: list[str] = []
+    tries = 0
+    while len(seen) < n and tries < 100 * n:
+        arch = space.sample(rng).arch
+        tries += 1
+        if arch not in seen:
+            seen.append(arch)
+    return seen
+
+
+def run_throughput(
+    *,
+    space: str = "nb201",
+    n: int = 50,
+    batch_size: int = 64,
+    device: str = "cpu",
+    data: str = "synthetic",
+    seed: int = 0,
+    implementation: str = "auto",
+    kernel: str = "sum",
+    bn: str = "frozen",
+) -> dict[str, Any]:
+    """Architectures per second, peak memory, and the share of time per phase."""
+    if n < 1:
+        raise ValueError(f"--n must be >= 1, got {n}")
+    sp = search_spaces.create_search_space(space)
+    archs = distinct_architectures(sp, n + 1, seed)
+    scorer = NTKScorer(batch_size=batch_size, device=device, data=data, seed=seed,
+                       implementation=implementation, kernel=kernel, bn=bn)
+    _ = scorer.probe
+    scorer.score(sp, archs[0])  # warm-up, not counted
+    if scorer.device.type == "cuda":
+        torch.cuda.synchronize(scorer.device)
+        torch.cuda.reset_peak_memory_stats(scorer.device)
+    totals: dict[str, float] = {}
+    degenerate = 0
+    start = time.perf_counter()
+    for arch in archs[1:]:
+        with record_phases() as phases:
+            result = scorer.score(sp, arch)
+        degenerate += int(result.degenerate)
+        phases["build"] = result.phases["build"]
+        phases["eigendecomposition"] = result.phases["eigendecomposition"]
+        phases["flops"] = result.phases["flops"]
+        for key, value in phases.items():
+            totals[key] = totals.get(key, 0.0) + value
+    if scorer.device.type == "cuda":
+        torch.cuda.synchronize(scorer.device)
+    wall = time.perf_counter() - start
+    counted = len(archs) - 1
+    if scorer.device.type == "cuda":
+        peak = int(torch.cuda.max_memory_allocated(scorer.device))
+        peak_kind = "cuda max_memory_allocated"
+    else:
+        peak = int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+        peak_kind = "process peak RSS (includes Python, torch and the data)"
+    other = max(0.0, wall - sum(totals.values()))
+    shares = {k: totals[k] / wall for k in PHASE_ORDER if k in totals}
+    shares.update({k: v / wall for k, v in totals.items() if k not in shares})
+    shares["other"] = other / wall
+    return {
+        "space": space,
+        "n": counted,
+        "batch_size": batch_size,
+        "device": str(scorer.device),
+        "device_name": torch.cuda.get_device_name(scorer.device) if scorer.device.type == "cuda" else "cpu",
+        "threads": torch.get_num_threads(),
+        "implementation": implementation,
+        "kernel": kernel,
+        "bn": bn,
+        "seconds": wall,
+        "archs_per_second": counted / wall,
+        "peak_memory_bytes": peak,
+        "peak_memory_kind": peak_kind,
+        "phases": shares,
+        "phase_seconds": {k: round(v, 4) for k, v in totals.items()},
+        "degenerate": degenerate,
+        "projected_seconds_for_space": (sp.size() / (counted / wall)) if sp.size() != float("inf") else None,
+    }
+
+
+def format_throughput(r: dict[str, Any]) -> str:
+    lines = [
+        f"{r['space']}: {r['n']} distinct architectures, B={r['batch_size']}, {r['kernel']}/{r['bn']}, "
+        f"{r['device_name']}, {r['threads']} threads",
+        f"{r['archs_per_second']:.2f} architectures/s ({r['seconds']:.1f} s), peak memory "
+        f"{r['peak_memory_bytes'] / 2**20:.0f} MiB ({r['peak_memory_kind']})",
+    ]
+    if r["projected_seconds_for_space"]:
+        lines.append(f"whole space at this rate: {r['projected_seconds_for_space'] / 60:.1f} min")
+    lines.append("")
+    lines.append(f"{'phase':<22} {'share':>7}")
+    for name, share in r["phases"].items():
+        lines.append(f"{name:<22} {share * 100:>6.1f}%")
+    return "\n".join(lines)

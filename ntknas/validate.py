@@ -1,0 +1,267 @@
+"""``ntknas validate``: score K architectures, train each briefly, and measure rank agreement.
+
+Each trained architecture is a trial of the Optuna study ``<name>-validate`` (in the configured
+storage), so an interrupted run resumes where it stopped. With ``ground_truth`` (NAS-Bench-201
+only) architectures are drawn from the table and the short-training accuracy is also correlated
+with the table's accuracy: how good a ground truth the short training is.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+from optuna.trial import TrialState
+
+import search_spaces
+from ntknas.config import Config
+from ntknas.correlate import correlation_row
+from ntknas.data import describe, load_dataset
+from ntknas.spectrum import get_metric, list_metrics
+from ntknas.study._run import build_parts
+from ntknas.study._storage import create_storage
+from ntknas.train import train_short
+
+
+def choose_architectures(
+    space: search_spaces.SearchSpace, scorer: Any, k: int, strategy: str, seed: int
+) -> list[str]:
+    """K distinct architectures: a seeded random draw, or stratified over the NTK score (score
+    4K random candidates and take K at evenly spaced quantiles)."""
+    rng = random.Random(seed)
+    pool: list[str] = []
+    want = k if strategy == "random" else 4 * k
+    attempts = 0
+    while len(pool) < want and attempts < 50 * want:
+        arch = space.sample(rng).arch
+        attempts += 1
+        if arch not in pool:
+            pool.append(arch)
+    if strategy == "random":
+        return pool[:k]
+    scored = []
+    for arch in pool:
+        r = scorer.score(space, arch)
+        if not r.degenerate:
+            scored.append((r.score, arch))
+    scored.sort()
+    if len(scored) <= k:
+        return [a for _, a in scored]
+    step = (len(scored) - 1) / (k - 1) if k > 1 else 0
+    return [scored[round(i * step)][1] for i in range(k)]
+
+
+def _scatter(rows: list[dict[str, Any]], folder: Path, names: list[str], target: str) -> list[str]:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    written = []
+    for name in names:
+        xs = [r[name] for r in rows if r.get(name) is not None]
+        ys = [r[target] for r in rows if r.get(name) is not None]
+        if not xs:
+            continue
+        fig, ax = plt.subplots(figsize=(4, 3.2))
+        ax.scatter(xs, ys, s=14)
+        if name in ("params", "flops", "cond", "lambda_min", "lambda_max", "trace", "frobenius"):
+            if min(xs) > 0:
+                ax.set_xscale("log")
+        ax.set_xlabel(name)
+        ax.set_ylabel(f"{target} (%)")
+        fig.tight_layout()
+        path = folder / f"scatter_{name}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path.name)
+    return written
+
+
+def run_validate(
+    config: Config,
+    *,
+    n_archs: int | None = None,
+    strategy: str = "random",
+    storage: str | None = None,
+    output_dir: str | Path | None = None,
+    name: str | None = None,
+    ground_truth: str | None = None,
+    target: str = "cifar10_test_acc",
+    log: Any = print,
+) -> dict[str, Any]:
+    """Score, train and correlate; writes ``results/validate/<name>/``."""
+    parts = build_parts(config)
+    space, scorer = parts.space, parts.scorer
+    name = name or config.study.name
+    k = n_archs or config.study.n_trials
+    table: dict[str, float] = {}
+    if ground_truth is not None:
+        if config.space.name != "nb201":
+            raise ValueError("--ground-truth needs space.name: nb201")
+        from ntknas.bench.nb201 import read_ground_truth
+
+        rows = read_ground_truth(ground_truth, target)
+        table = dict(rows)
+        connected = [a for a, _ in rows if not space.is_disconnected(a)]
+        archs = random.Random(config.study.seed).sample(connected, min(k, len(connected)))
+    else:
+        archs = choose_architectures(space, scorer, k, strategy, config.study.seed)
+    storage_obj = create_storage(storage or config.study.storage)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        study_name=f"{name}-validate", storage=storage_obj, direction="maximize", load_if_exists=True
+    )
+    done = {
+        t.user_attrs["ntknas:arch"]: t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    }
+    t = config.train
+    log(f"validate {name!r}: {len(archs)} architectures from {space!r}; "
+        f"probe {describe(config.scorer.data, config.scorer.data_dir)}; "
+        f"training on {describe(t.data, t.data_dir)}, {t.epochs} epochs, subset {t.subset}; "
+        f"{len(done)} already trained")
+    train_data = load_dataset(t.data, split="train", data_dir=t.data_dir, synthetic_size=2000)
+    test_data = load_dataset(t.data, split="test", data_dir=t.data_dir, synthetic_size=500)
+    start = time.perf_counter()
+    for i, arch in enumerate(archs):
+        if arch in done:
+            continue
+        result = scorer.score(space, arch)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(t.seed)
+            model = space.build(space.parse(arch), num_classes=train_data.num_classes)
+        trial = study.ask()
+        trained = train_short(
+            model, train_data, test_data, epochs=t.epochs, batch_size=t.batch_size, lr=t.lr,
+            momentum=t.momentum, weight_decay=t.weight_decay, subset=t.subset,
+            test_subset=t.test_subset, seed=t.seed, device=t.device, amp=t.amp,
+            on_epoch=lambda e, acc, trial=trial: trial.report(acc, e),
+        )
+        attrs = {
+            "ntknas:arch": arch,
+            "ntknas:hash": space.parse(arch).hash,
+            "ntknas:params": result.params,
+            "ntknas:flops": result.flops,
+            "ntknas:degenerate": result.degenerate,
+            "ntknas:metrics": json.dumps({k2: (v if v == v else None) for k2, v in result.metrics.items()}),
+            "ntknas:epoch_accuracies": trained.epoch_accuracies,
+            "ntknas:train_seconds": round(trained.seconds, 2),
+        }
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+        study.tell(trial, trained.final_accuracy)
+        log(f"[{i + 1}/{len(archs)}] {arch}  acc {trained.final_accuracy:.2f}%  "
+            f"{result.metrics.get(config.study.objectives[0], float('nan')):.4g}  "
+            f"({trained.seconds:.0f} s)")
+    trials = {
+        tr.user_attrs["ntknas:arch"]: tr
+        for tr in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    }
+    records = []
+    for arch in archs:
+        tr = trials[arch]
+        row: dict[str, Any] = {"arch": arch, "accuracy": tr.value,
+                               "params": tr.user_attrs["ntknas:params"],
+                               "flops": tr.user_attrs["ntknas:flops"],
+                               "degenerate": tr.user_attrs["ntknas:degenerate"]}
+        row.update(json.loads(tr.user_attrs["ntknas:metrics"]))
+        row["epoch_accuracies"] = tr.user_attrs["ntknas:epoch_accuracies"]
+        if table:
+            row["table_accuracy"] = table[arch]
+        records.append(row)
+    folder = Path(output_dir or Path(config.output_dir) / "validate") / name
+    folder.mkdir(parents=True, exist_ok=True)
+    accuracy = [r["accuracy"] for r in records]
+    top = max(1, len(records) // 5)
+    correlations = {}
+    for metric in list_metrics():
+        values = [r.get(metric) if r.get(metric) is not None else float("nan") for r in records]
+        correlations[metric] = correlation_row(values, accuracy, sign=get_metric(metric).sign,
+                                               k=top, bootstrap=1000, seed=0)
+    baselines = {
+        cost: correlation_row([r[cost] for r in records], accuracy, k=top, bootstrap=1000, seed=0)
+        for cost in ("params", "flops")
+    }
+    summary: dict[str, Any] = {
+        "name": name,
+        "space": config.space.name,
+        "n": len(records),
+        "strategy": "ground-truth table" if table else strategy,
+        "probe": describe(config.scorer.data, config.scorer.data_dir),
+        "scorer": scorer.settings(),
+        "training": {"data": describe(t.data, t.data_dir), "epochs": t.epochs, "subset": t.subset,
+                     "test_subset": t.test_subset, "batch_size": t.batch_size, "lr": t.lr},
+        "top_k": top,
+        "correlations": correlations,
+        "baselines": baselines,
+        "accuracy_range": [min(accuracy), max(accuracy)] if accuracy else None,
+        "seconds_this_run": round(time.perf_counter() - start, 1),
+    }
+    if table:
+        table_acc = [r["table_accuracy"] for r in records]
+        summary["short_vs_table"] = correlation_row(accuracy, table_acc, k=top, bootstrap=1000)
+        summary["table_correlations"] = {
+            metric: correlation_row(
+                [r.get(metric) if r.get(metric) is not None else float("nan") for r in records],
+                table_acc, sign=get_metric(metric).sign, k=top)
+            for metric in list_metrics()
+        }
+        summary["table_baselines"] = {
+            cost: correlation_row([r[cost] for r in records], table_acc, k=top)
+            for cost in ("params", "flops")
+        }
+    with (folder / "architectures.csv").open("w", newline="") as f:
+        fields = [key for key in records[0] if key != "epoch_accuracies"] + ["epoch_accuracies"] if records else ["arch"]
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        for r in records:
+            writer.writerow({**r, "epoch_accuracies": " ".join(f"{a:.2f}" for a in r["epoch_accuracies"])})
+    summary["plots"] = _scatter(records, folder, list_metrics() + ["params", "flops"], "accuracy")
+    (folder / "correlations.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (folder / "correlations.md").write_text(format_validate(summary) + "\n")
+    log(format_validate(summary))
+    return summary
+
+
+def format_validate(summary: dict[str, Any]) -> str:
+    lines = [
+        f"validate {summary['name']}: {summary['n']} architectures ({summary['space']}), "
+        f"short training: {summary['training']}",
+        f"probe: {summary['probe']}; accuracy range {summary['accuracy_range']}",
+        "signed correlations with short-training accuracy (95% bootstrap intervals)",
+        "",
+        f"{'metric':<22} {'tau':>7} {'tau 95% CI':>16} {'rho':>7} {'rho 95% CI':>16} {'top-k':>6} {'regret':>7}",
+    ]
+
+    def fmt(name: str, row: dict[str, float]) -> str:
+        top = next(v for key, v in row.items() if key.startswith("top"))
+        return (f"{name:<22} {row['kendall_tau']:>7.3f} [{row['kendall_tau_lo']:>6.3f},{row['kendall_tau_hi']:>6.3f}] "
+                f"{row['spearman_rho']:>7.3f} [{row['spearman_rho_lo']:>6.3f},{row['spearman_rho_hi']:>6.3f}] "
+                f"{top:>6.2f} {row['regret']:>7.2f}")
+
+    for name, row in summary["correlations"].items():
+        lines.append(fmt(name, row))
+    for name, row in summary["baselines"].items():
+        lines.append(fmt(f"baseline {name}", row))
+    if "short_vs_table" in summary:
+        row = summary["short_vs_table"]
+        lines.append("")
+        lines.append(
+            f"short-training accuracy vs the table's 200-epoch accuracy: tau {row['kendall_tau']:.3f} "
+            f"[{row['kendall_tau_lo']:.3f}, {row['kendall_tau_hi']:.3f}], rho {row['spearman_rho']:.3f}"
+        )
+        lines.append("NTK metrics vs the table's accuracy on the same architectures:")
+        for name, row in summary["table_correlations"].items():
+            lines.append(f"  {name:<22} tau {row['kendall_tau']:>7.3f}  rho {row['spearman_rho']:>7.3f}")
+        for name, row in summary["table_baselines"].items():
+            lines.append(f"  baseline {name:<13} tau {row['kendall_tau']:>7.3f}  rho {row['spearman_rho']:>7.3f}")
+    return "\n".join(lines)

@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import csv
+import json
+import random
+
+import pytest
+
+import search_spaces
+from ntknas.bench.nb201 import read_ground_truth, run_nb201
+from ntknas.bench.speed import METHODS, run_speed, tenas_loop
+from ntknas.bench.throughput import run_throughput
+from ntknas.cli import main
+from ntknas.data import DataError
+
+
+@pytest.fixture
+def table(tmp_path):
+    """A made-up accuracy table (not benchmark data): accuracy grows with the number of convs."""
+    space = search_spaces.create_search_space("nb201")
+    rng = random.Random(0)
+    path = tmp_path / "table.csv"
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["index", "arch", "acc"])
+        for i in range(14):
+            spec = space.sample(rng)
+            ops = space.ops(spec)
+            acc = 10.0 if space.is_disconnected(spec) else 80 + 2 * sum("conv" in o for o in ops) + rng.random()
+            w.writerow([i, spec.arch, acc])
+        w.writerow([99, "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|skip_connect~2|", 10.0])
+    return path
+
+
+def test_nb201_bench_json_contract(table, capsys):
+    code = main(["bench", "nb201", "--ground-truth", str(table), "--target", "acc", "--n", "10",
+                 "--seed", "1", "--batch-size", "4", "--json"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {"n", "correlations", "baselines", "default_score"} <= set(out)
+    assert out["n"] == 10 and out["default_score"] in out["correlations"]
+    for row in list(out["correlations"].values()) + list(out["baselines"].values()):
+        assert set(row) >= {"kendall_tau", "spearman_rho"}
+    assert out["baselines"]["params"]["kendall_tau"] > 0.3  # the made-up table rewards convs
+
+
+def test_nb201_bench_counts_disconnected_and_caches(table, tmp_path):
+    cache = tmp_path / "cache.jsonl"
+    kwargs = dict(ground_truth=str(table), target="acc", batch_size=4, progress=False,
+                  configs="sum/frozen/all/1;sum/batch/weights/2", cache=cache)
+    first = run_nb201(**kwargs)
+    assert first["n"] == 15 and first["n_disconnected"] >= 1
+    assert first["n_correlated"] == 15 - first["n_disconnected"]
+    assert set(first["settings"]) == {"sum/frozen/all/1", "sum/batch/weights/2"}
+    lines = cache.read_text().splitlines()
+    assert len(lines) == 30
+    second = run_nb201(**kwargs)  # served from the cache
+    assert len(cache.read_text().splitlines()) == 30
+    assert second["correlations"] == first["correlations"]
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("arch,other\n|none~0|+|none~0|none~1|+|none~0|none~1|none~2|,1\n", "no column 'acc'"),
+        ("arch,acc\n|bad~0|,1\n", "line 2: nb201"),
+        ("arch,acc\n|none~0|+|none~0|none~1|+|none~0|none~1|none~2|,high\n", "is not a number"),
+    ],
+)
+def test_bad_ground_truth(tmp_path, content, message):
+    path = tmp_path / "t.csv"
+    path.write_text(content)
+    with pytest.raises(DataError, match=message):
+        read_ground_truth(path, "acc")
+    assert main(["bench", "nb201", "--ground-truth", str(path), "--target", "acc"]) == 2
+
+
+def test_speed_bench_contract():
+    arch = "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|skip_connect~2|"
+    result = run_speed(space="nb201", arch=arch, batch_size=4, repeats=1,
+                       methods="hooks:sum:frozen,func:sum:eval,autograd:sum:batch,tenas_loop")
+    assert result["train_step_seconds"] > 0
+    assert set(result["methods"]) == {"hooks:sum:frozen", "func:sum:eval", "autograd:sum:batch", "tenas_loop"}
+    for row in result["methods"].values():
+        assert {"seconds", "ratio_to_train_step", "kernel", "bn"} <= set(row)
+    assert "speedup_over_tenas_loop" in result["methods"]["autograd:sum:batch"]
+    with pytest.raises(ValueError, match="unknown method"):
+        run_speed(methods="nope")
+    assert set(METHODS) >= {"tenas_loop"}
+
+
+def test_tenas_loop_equals_engine_batch_mode():
+    import torch
+
+    from ntknas import empirical_ntk
+
+    space = search_spaces.create_search_space("nb201", cells=1)
+    torch.manual_seed(0)
+    model = space.build("|nor_conv_3x3~0|+|skip_connect~0|none~1|+|none~0|none~1|avg_pool_3x3~2|")
+    x = torch.randn(4, 3, 32, 32)
+    K = empirical_ntk(model, x, bn="batch")
+    assert torch.allclose(tenas_loop(model, x), K, rtol=1e-4, atol=1e-6 * float(K.abs().max()))
+
+
+def test_throughput_contract():
+    r = run_throughput(space="nb201", n=2, batch_size=4)
+    assert r["n"] == 2 and r["archs_per_second"] > 0 and r["peak_memory_bytes"] > 0
+    assert {"build", "forward", "backward", "gram", "eigendecomposition"} <= set(r["phases"])
+    assert abs(sum(r["phases"].values()) - 1.0) < 0.05
