@@ -385,8 +385,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strategy", default="random", choices=("random", "stratified"))
     p.add_argument("--storage", default=None)
     p.add_argument("--name", default=None, help="results/validate/<name>/")
-    p.add_argument("--ground-truth", default=None,
-                   help="NAS-Bench-201 table: draw architectures from it and compare accuracies")
+    p.add_argument(
+        "--ground-truth",
+        default=None,
+        help="NAS-Bench-201 table: draw architectures from it and compare accuracies",
+    )
     p.add_argument("--target", default="cifar10_test_acc", help="accuracy column of the table")
     p.add_argument("--output-dir", default=None)
     p.add_argument("--json", action="store_true")

@@ -8,6 +8,7 @@ always means "the metric ranks architectures the way accuracy does": for a metri
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -32,7 +33,9 @@ def kendall_tau(x: Sequence[float], y: Sequence[float], *, sign: int = 1) -> flo
     a, b = _arrays(x, y)
     if len(a) < 2:
         return float("nan")
-    return float(stats.kendalltau(sign * a, b).statistic)
+    with warnings.catch_warnings():  # a constant input gives NaN, which is the honest answer
+        warnings.simplefilter("ignore", stats.ConstantInputWarning)
+        return float(stats.kendalltau(sign * a, b).statistic)
 
 
 def spearman_rho(x: Sequence[float], y: Sequence[float], *, sign: int = 1) -> float:
@@ -40,7 +43,9 @@ def spearman_rho(x: Sequence[float], y: Sequence[float], *, sign: int = 1) -> fl
     a, b = _arrays(x, y)
     if len(a) < 2:
         return float("nan")
-    return float(stats.spearmanr(sign * a, b).statistic)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.ConstantInputWarning)
+        return float(stats.spearmanr(sign * a, b).statistic)
 
 
 def bootstrap_interval(

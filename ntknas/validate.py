@@ -118,17 +118,22 @@ def run_validate(
     storage_obj = create_storage(storage or config.study.storage)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
-        study_name=f"{name}-validate", storage=storage_obj, direction="maximize", load_if_exists=True
+        study_name=f"{name}-validate",
+        storage=storage_obj,
+        direction="maximize",
+        load_if_exists=True,
     )
     done = {
         t.user_attrs["ntknas:arch"]: t
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     }
     t = config.train
-    log(f"validate {name!r}: {len(archs)} architectures from {space!r}; "
+    log(
+        f"validate {name!r}: {len(archs)} architectures from {space!r}; "
         f"probe {describe(config.scorer.data, config.scorer.data_dir)}; "
         f"training on {describe(t.data, t.data_dir)}, {t.epochs} epochs, subset {t.subset}; "
-        f"{len(done)} already trained")
+        f"{len(done)} already trained"
+    )
     train_data = load_dataset(t.data, split="train", data_dir=t.data_dir, synthetic_size=2000)
     test_data = load_dataset(t.data, split="test", data_dir=t.data_dir, synthetic_size=500)
     start = time.perf_counter()
@@ -141,9 +146,19 @@ def run_validate(
             model = space.build(space.parse(arch), num_classes=train_data.num_classes)
         trial = study.ask()
         trained = train_short(
-            model, train_data, test_data, epochs=t.epochs, batch_size=t.batch_size, lr=t.lr,
-            momentum=t.momentum, weight_decay=t.weight_decay, subset=t.subset,
-            test_subset=t.test_subset, seed=t.seed, device=t.device, amp=t.amp,
+            model,
+            train_data,
+            test_data,
+            epochs=t.epochs,
+            batch_size=t.batch_size,
+            lr=t.lr,
+            momentum=t.momentum,
+            weight_decay=t.weight_decay,
+            subset=t.subset,
+            test_subset=t.test_subset,
+            seed=t.seed,
+            device=t.device,
+            amp=t.amp,
             on_epoch=lambda e, acc, trial=trial: trial.report(acc, e),
         )
         attrs = {
@@ -152,16 +167,20 @@ def run_validate(
             "ntknas:params": result.params,
             "ntknas:flops": result.flops,
             "ntknas:degenerate": result.degenerate,
-            "ntknas:metrics": json.dumps({k2: (v if v == v else None) for k2, v in result.metrics.items()}),
+            "ntknas:metrics": json.dumps(
+                {k2: (v if v == v else None) for k2, v in result.metrics.items()}
+            ),
             "ntknas:epoch_accuracies": trained.epoch_accuracies,
             "ntknas:train_seconds": round(trained.seconds, 2),
         }
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
         study.tell(trial, trained.final_accuracy)
-        log(f"[{i + 1}/{len(archs)}] {arch}  acc {trained.final_accuracy:.2f}%  "
+        log(
+            f"[{i + 1}/{len(archs)}] {arch}  acc {trained.final_accuracy:.2f}%  "
             f"{result.metrics.get(config.study.objectives[0], float('nan')):.4g}  "
-            f"({trained.seconds:.0f} s)")
+            f"({trained.seconds:.0f} s)"
+        )
     trials = {
         tr.user_attrs["ntknas:arch"]: tr
         for tr in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
@@ -169,10 +188,13 @@ def run_validate(
     records = []
     for arch in archs:
         tr = trials[arch]
-        row: dict[str, Any] = {"arch": arch, "accuracy": tr.value,
-                               "params": tr.user_attrs["ntknas:params"],
-                               "flops": tr.user_attrs["ntknas:flops"],
-                               "degenerate": tr.user_attrs["ntknas:degenerate"]}
+        row: dict[str, Any] = {
+            "arch": arch,
+            "accuracy": tr.value,
+            "params": tr.user_attrs["ntknas:params"],
+            "flops": tr.user_attrs["ntknas:flops"],
+            "degenerate": tr.user_attrs["ntknas:degenerate"],
+        }
         row.update(json.loads(tr.user_attrs["ntknas:metrics"]))
         row["epoch_accuracies"] = tr.user_attrs["ntknas:epoch_accuracies"]
         if table:
@@ -185,8 +207,9 @@ def run_validate(
     correlations = {}
     for metric in list_metrics():
         values = [r.get(metric) if r.get(metric) is not None else float("nan") for r in records]
-        correlations[metric] = correlation_row(values, accuracy, sign=get_metric(metric).sign,
-                                               k=top, bootstrap=1000, seed=0)
+        correlations[metric] = correlation_row(
+            values, accuracy, sign=get_metric(metric).sign, k=top, bootstrap=1000, seed=0
+        )
     baselines = {
         cost: correlation_row([r[cost] for r in records], accuracy, k=top, bootstrap=1000, seed=0)
         for cost in ("params", "flops")
@@ -198,8 +221,14 @@ def run_validate(
         "strategy": "ground-truth table" if table else strategy,
         "probe": describe(config.scorer.data, config.scorer.data_dir),
         "scorer": scorer.settings(),
-        "training": {"data": describe(t.data, t.data_dir), "epochs": t.epochs, "subset": t.subset,
-                     "test_subset": t.test_subset, "batch_size": t.batch_size, "lr": t.lr},
+        "training": {
+            "data": describe(t.data, t.data_dir),
+            "epochs": t.epochs,
+            "subset": t.subset,
+            "test_subset": t.test_subset,
+            "batch_size": t.batch_size,
+            "lr": t.lr,
+        },
         "top_k": top,
         "correlations": correlations,
         "baselines": baselines,
@@ -212,7 +241,10 @@ def run_validate(
         summary["table_correlations"] = {
             metric: correlation_row(
                 [r.get(metric) if r.get(metric) is not None else float("nan") for r in records],
-                table_acc, sign=get_metric(metric).sign, k=top)
+                table_acc,
+                sign=get_metric(metric).sign,
+                k=top,
+            )
             for metric in list_metrics()
         }
         summary["table_baselines"] = {
@@ -220,11 +252,17 @@ def run_validate(
             for cost in ("params", "flops")
         }
     with (folder / "architectures.csv").open("w", newline="") as f:
-        fields = [key for key in records[0] if key != "epoch_accuracies"] + ["epoch_accuracies"] if records else ["arch"]
+        fields = (
+            [key for key in records[0] if key != "epoch_accuracies"] + ["epoch_accuracies"]
+            if records
+            else ["arch"]
+        )
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         for r in records:
-            writer.writerow({**r, "epoch_accuracies": " ".join(f"{a:.2f}" for a in r["epoch_accuracies"])})
+            writer.writerow(
+                {**r, "epoch_accuracies": " ".join(f"{a:.2f}" for a in r["epoch_accuracies"])}
+            )
     summary["plots"] = _scatter(records, folder, list_metrics() + ["params", "flops"], "accuracy")
     (folder / "correlations.json").write_text(json.dumps(summary, indent=2) + "\n")
     (folder / "correlations.md").write_text(format_validate(summary) + "\n")
@@ -244,9 +282,11 @@ def format_validate(summary: dict[str, Any]) -> str:
 
     def fmt(name: str, row: dict[str, float]) -> str:
         top = next(v for key, v in row.items() if key.startswith("top"))
-        return (f"{name:<22} {row['kendall_tau']:>7.3f} [{row['kendall_tau_lo']:>6.3f},{row['kendall_tau_hi']:>6.3f}] "
-                f"{row['spearman_rho']:>7.3f} [{row['spearman_rho_lo']:>6.3f},{row['spearman_rho_hi']:>6.3f}] "
-                f"{top:>6.2f} {row['regret']:>7.2f}")
+        return (
+            f"{name:<22} {row['kendall_tau']:>7.3f} [{row['kendall_tau_lo']:>6.3f},{row['kendall_tau_hi']:>6.3f}] "
+            f"{row['spearman_rho']:>7.3f} [{row['spearman_rho_lo']:>6.3f},{row['spearman_rho_hi']:>6.3f}] "
+            f"{top:>6.2f} {row['regret']:>7.2f}"
+        )
 
     for name, row in summary["correlations"].items():
         lines.append(fmt(name, row))
@@ -261,7 +301,11 @@ def format_validate(summary: dict[str, Any]) -> str:
         )
         lines.append("NTK metrics vs the table's accuracy on the same architectures:")
         for name, row in summary["table_correlations"].items():
-            lines.append(f"  {name:<22} tau {row['kendall_tau']:>7.3f}  rho {row['spearman_rho']:>7.3f}")
+            lines.append(
+                f"  {name:<22} tau {row['kendall_tau']:>7.3f}  rho {row['spearman_rho']:>7.3f}"
+            )
         for name, row in summary["table_baselines"].items():
-            lines.append(f"  baseline {name:<13} tau {row['kendall_tau']:>7.3f}  rho {row['spearman_rho']:>7.3f}")
+            lines.append(
+                f"  baseline {name:<13} tau {row['kendall_tau']:>7.3f}  rho {row['spearman_rho']:>7.3f}"
+            )
     return "\n".join(lines)

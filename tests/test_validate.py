@@ -8,16 +8,30 @@ from tests.bench.test_benches import table  # noqa: F401  (fixture)
 
 
 def test_validate_scores_trains_correlates_and_resumes(tmp_path):
-    config = load_config(None, ["space.options={cells: 1}", "scorer.batch_size=8",
-                                "train.epochs=1", "train.subset=100", "train.batch_size=50"])
+    config = load_config(
+        None,
+        [
+            "space.options={cells: 1}",
+            "scorer.batch_size=8",
+            "train.epochs=1",
+            "train.subset=100",
+            "train.batch_size=50",
+        ],
+    )
     storage = f"sqlite:///{tmp_path / 'v.db'}"
     logs = []
-    summary = run_validate(config, n_archs=4, storage=storage, output_dir=tmp_path, name="v",
-                           log=logs.append)
+    summary = run_validate(
+        config, n_archs=4, storage=storage, output_dir=tmp_path, name="v", log=logs.append
+    )
     folder = tmp_path / "v"
     assert summary["n"] == 4
-    for f in ("correlations.json", "correlations.md", "architectures.csv", "scatter_log_cond.png",
-              "scatter_params.png"):
+    for f in (
+        "correlations.json",
+        "correlations.md",
+        "architectures.csv",
+        "scatter_log_cond.png",
+        "scatter_params.png",
+    ):
         assert (folder / f).is_file(), f
     row = summary["correlations"]["log_cond"]
     assert {"kendall_tau", "spearman_rho", "kendall_tau_lo", "kendall_tau_hi", "regret"} <= set(row)
@@ -25,18 +39,35 @@ def test_validate_scores_trains_correlates_and_resumes(tmp_path):
     trained = [line for line in logs if isinstance(line, str) and line.startswith("[")]
     assert len(trained) == 4
     logs.clear()
-    again = run_validate(config, n_archs=4, storage=storage, output_dir=tmp_path, name="v",
-                         log=logs.append)
+    again = run_validate(
+        config, n_archs=4, storage=storage, output_dir=tmp_path, name="v", log=logs.append
+    )
     assert not [line for line in logs if isinstance(line, str) and line.startswith("[")]  # resumed
     assert json.loads((folder / "correlations.json").read_text())["n"] == again["n"] == 4
 
 
 def test_validate_stratified_and_ground_truth(tmp_path, table):  # noqa: F811
-    config = load_config(None, ["space.options={cells: 1}", "scorer.batch_size=4",
-                                "train.epochs=1", "train.subset=60", "train.batch_size=30"])
-    s = run_validate(config, n_archs=3, strategy="stratified", output_dir=tmp_path, name="s",
-                     log=lambda *a: None)
+    config = load_config(
+        None,
+        [
+            "space.options={cells: 1}",
+            "scorer.batch_size=4",
+            "train.epochs=1",
+            "train.subset=60",
+            "train.batch_size=30",
+        ],
+    )
+    s = run_validate(
+        config, n_archs=3, strategy="stratified", output_dir=tmp_path, name="s", log=lambda *a: None
+    )
     assert s["n"] == 3
-    g = run_validate(config, n_archs=3, output_dir=tmp_path, name="g", ground_truth=str(table),
-                     target="acc", log=lambda *a: None)
+    g = run_validate(
+        config,
+        n_archs=3,
+        output_dir=tmp_path,
+        name="g",
+        ground_truth=str(table),
+        target="acc",
+        log=lambda *a: None,
+    )
     assert "short_vs_table" in g and "table_correlations" in g

@@ -56,14 +56,18 @@ def read_ground_truth(path: str | Path, target: str) -> list[tuple[str, float]]:
             try:
                 acc = float(row[target])
             except (TypeError, ValueError):
-                raise DataError(f"{p}, line {line}: {target}={row[target]!r} is not a number") from None
+                raise DataError(
+                    f"{p}, line {line}: {target}={row[target]!r} is not a number"
+                ) from None
             rows.append((arch, acc))
     if not rows:
         raise DataError(f"{p} holds no rows")
     return rows
 
 
-def parse_settings(text: str | None, kernel: str, bn: str, params: str, repeats: int) -> list[dict[str, Any]]:
+def parse_settings(
+    text: str | None, kernel: str, bn: str, params: str, repeats: int
+) -> list[dict[str, Any]]:
     """``"sum/frozen/all/1;sum/batch/weights/3"`` → a list of scorer settings."""
     if not text:
         return [{"kernel": kernel, "bn": bn, "params": params, "repeats": repeats}]
@@ -120,8 +124,9 @@ def run_nb201(
     start_all = time.perf_counter()
     try:
         for s in settings:
-            scorer = NTKScorer(batch_size=batch_size, device=device, data=data, data_dir=data_dir,
-                               seed=seed, **s)
+            scorer = NTKScorer(
+                batch_size=batch_size, device=device, data=data, data_dir=data_dir, seed=seed, **s
+            )
             _ = scorer.probe
             metrics: list[dict[str, float]] = []
             degenerate = []
@@ -137,8 +142,14 @@ def run_nb201(
                     entry = cache_lines[key]
                 else:
                     r = scorer.score(space, arch)
-                    entry = {"key": key, "metrics": r.metrics, "degenerate": r.degenerate,
-                             "params": r.params, "flops": r.flops, "seconds": r.seconds}
+                    entry = {
+                        "key": key,
+                        "metrics": r.metrics,
+                        "degenerate": r.degenerate,
+                        "params": r.params,
+                        "flops": r.flops,
+                        "seconds": r.seconds,
+                    }
                     if cache_file is not None:
                         cache_file.write(json.dumps(entry) + "\n")
                         cache_file.flush()
@@ -182,8 +193,10 @@ def run_nb201(
         "seed": seed,
         "device": device,
         "default_score": DEFAULT_SCORE,
-        "correlations": {k: {"kendall_tau": v["kendall_tau"], "spearman_rho": v["spearman_rho"]}
-                         for k, v in primary["correlations"].items()},
+        "correlations": {
+            k: {"kendall_tau": v["kendall_tau"], "spearman_rho": v["spearman_rho"]}
+            for k, v in primary["correlations"].items()
+        },
         "baselines": baselines,
         "settings": results,
         "anchors": ANCHORS,
@@ -216,6 +229,8 @@ def format_nb201(result: dict[str, Any]) -> str:
             f"{row['top10_overlap']:>6.2f} {row['regret']:>7.2f}"
         )
     lines.append("")
-    lines.append("anchors (published, NAS-Bench-201 CIFAR-10): NTK cond tau 0.33 (ZiCo); #params tau 0.577 "
-                 "rho 0.753; NASWOT rho 0.69-0.77; synflow rho 0.74; AZ-NAS tau 0.741 rho 0.913")
+    lines.append(
+        "anchors (published, NAS-Bench-201 CIFAR-10): NTK cond tau 0.33 (ZiCo); #params tau 0.577 "
+        "rho 0.753; NASWOT rho 0.69-0.77; synflow rho 0.74; AZ-NAS tau 0.741 rho 0.913"
+    )
     return "\n".join(lines)

@@ -94,8 +94,14 @@ def run_speed(
     """Time a training step and every selected method; returns the JSON-ready table."""
     dev = resolve_device(device)
     sp = search_spaces.create_search_space(space)
-    spec = sp.parse(arch) if arch else (sp.parse(DEFAULT_ARCHS[space]) if space in DEFAULT_ARCHS else sp.sample(0))
-    chosen = list(METHODS) if methods is None else [m.strip() for m in methods.split(",") if m.strip()]
+    spec = (
+        sp.parse(arch)
+        if arch
+        else (sp.parse(DEFAULT_ARCHS[space]) if space in DEFAULT_ARCHS else sp.sample(0))
+    )
+    chosen = (
+        list(METHODS) if methods is None else [m.strip() for m in methods.split(",") if m.strip()]
+    )
     for name in chosen:
         if name not in METHODS:
             raise ValueError(f"unknown method {name!r}; allowed: {', '.join(METHODS)}")
@@ -179,5 +185,7 @@ def format_speed(result: dict[str, Any]) -> str:
         )
     batch = result["methods"].get("autograd:sum:batch", {})
     if "speedup_over_tenas_loop" in batch:
-        lines.append(f"\nTE-NAS-exact (autograd, bn=batch) is {batch['speedup_over_tenas_loop']:.1f}x faster than the TE-NAS loop")
+        lines.append(
+            f"\nTE-NAS-exact (autograd, bn=batch) is {batch['speedup_over_tenas_loop']:.1f}x faster than the TE-NAS loop"
+        )
     return "\n".join(lines)

@@ -14,8 +14,16 @@ import search_spaces
 from ntknas.ntk._phases import record_phases
 from ntknas.scorer import NTKScorer
 
-PHASE_ORDER = ("build", "setup", "forward", "backward", "per_sample_gradients", "gram",
-               "eigendecomposition", "flops")
+PHASE_ORDER = (
+    "build",
+    "setup",
+    "forward",
+    "backward",
+    "per_sample_gradients",
+    "gram",
+    "eigendecomposition",
+    "flops",
+)
 
 
 def distinct_architectures(space: search_spaces.SearchSpace, n: int, seed: int) -> list[str]:
@@ -47,8 +55,15 @@ def run_throughput(
         raise ValueError(f"--n must be >= 1, got {n}")
     sp = search_spaces.create_search_space(space)
     archs = distinct_architectures(sp, n + 1, seed)
-    scorer = NTKScorer(batch_size=batch_size, device=device, data=data, seed=seed,
-                       implementation=implementation, kernel=kernel, bn=bn)
+    scorer = NTKScorer(
+        batch_size=batch_size,
+        device=device,
+        data=data,
+        seed=seed,
+        implementation=implementation,
+        kernel=kernel,
+        bn=bn,
+    )
     _ = scorer.probe
     scorer.score(sp, archs[0])  # warm-up, not counted
     if scorer.device.type == "cuda":
@@ -85,7 +100,9 @@ def run_throughput(
         "n": counted,
         "batch_size": batch_size,
         "device": str(scorer.device),
-        "device_name": torch.cuda.get_device_name(scorer.device) if scorer.device.type == "cuda" else "cpu",
+        "device_name": torch.cuda.get_device_name(scorer.device)
+        if scorer.device.type == "cuda"
+        else "cpu",
         "threads": torch.get_num_threads(),
         "implementation": implementation,
         "kernel": kernel,
@@ -97,7 +114,9 @@ def run_throughput(
         "phases": shares,
         "phase_seconds": {k: round(v, 4) for k, v in totals.items()},
         "degenerate": degenerate,
-        "projected_seconds_for_space": (sp.size() / (counted / wall)) if sp.size() != float("inf") else None,
+        "projected_seconds_for_space": (sp.size() / (counted / wall))
+        if sp.size() != float("inf")
+        else None,
     }
 
 

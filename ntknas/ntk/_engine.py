@@ -325,15 +325,21 @@ def _jacobian_autograd(
     inputs = [tensors[n] for n in names]
     pieces = []
     for start in range(0, cot.shape[0], row_chunk):
-        grads = torch.autograd.grad(
-            out,
-            inputs,
-            grad_outputs=cot[start : start + row_chunk],
-            is_grads_batched=True,
-            retain_graph=True,
-            allow_unused=True,
-        )
         n_rows = min(row_chunk, cot.shape[0] - start)
+        if n_rows == 1:  # a plain backward: no vmap overhead (the fastest choice on CPUs)
+            grads = torch.autograd.grad(
+                out, inputs, grad_outputs=cot[start], retain_graph=True, allow_unused=True
+            )
+            grads = tuple(g.unsqueeze(0) if g is not None else None for g in grads)
+        else:
+            grads = torch.autograd.grad(
+                out,
+                inputs,
+                grad_outputs=cot[start : start + n_rows],
+                is_grads_batched=True,
+                retain_graph=True,
+                allow_unused=True,
+            )
         pieces.append(
             torch.cat(
                 [
@@ -427,8 +433,9 @@ def _kernel_once(
                     if implementation == "func":
                         jac = _jacobian_func(work, names, directions, chunk_size)
                     elif implementation == "autograd":
+                        default = 32 if x.device.type == "cuda" else 1
                         jac = _jacobian_autograd(
-                            work, names, directions, chunk_size or 32, out, tensors
+                            work, names, directions, chunk_size or default, out, tensors
                         )
                     else:
                         jac = _jacobian_reference(work, names, directions, out, tensors)
@@ -510,8 +517,9 @@ def empirical_ntk(
         repeats: 1 scores the model's current weights; N > 1 averages Θ over N fresh
             initializations of a copy, seeded ``seed, seed + 1, ...``.
         seed: first seed for ``repeats > 1``.
-        chunk_size: samples per vmap call (func), rows per batched backward (autograd), classes
-            per pass (trace kernel). None picks defaults.
+        chunk_size: samples per vmap call (func), rows per batched backward (autograd; default
+            32 on CUDA, 1 = a plain backward per row on CPU, where vmap only adds overhead),
+            classes per pass (trace kernel). None picks defaults.
         memory_budget: bytes of Jacobian held at once; Θ is accumulated over parameter groups
             of this size (a single larger tensor is one group).
         allow_tf32: keep TF32 convolutions/matmuls on CUDA (about 1e-3 relative error in Θ).
