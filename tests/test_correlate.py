@@ -31,7 +31,8 @@ def test_nan_pairs_dropped_and_constant_input_is_nan():
 def test_overlap_regret_bootstrap():
     x = [1, 2, 3, 4, 5]
     y = [10, 20, 30, 50, 40]
-    assert top_k_overlap(x, y, 2) == 0.5
+    assert top_k_overlap(x, y, 2) == 1.0
+    assert top_k_overlap(x, y, 3, sign=-1) == pytest.approx(1 / 3)
     assert regret(x, y) == 10  # metric picks index 4 (acc 40), best is 50
     assert regret(x, y, sign=-1) == 40
     lo, hi = bootstrap_interval(x, y, n_resamples=200)
