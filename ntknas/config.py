@@ -81,6 +81,22 @@ class TrainConfig:
     amp: bool = True
     pruner: str = "none"
 
+    def options(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`ntknas.train.train_short`."""
+        keys = (
+            "epochs",
+            "batch_size",
+            "lr",
+            "momentum",
+            "weight_decay",
+            "subset",
+            "test_subset",
+            "seed",
+            "device",
+            "amp",
+        )
+        return {k: getattr(self, k) for k in keys}
+
 
 @dataclass
 class Config:

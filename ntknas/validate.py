@@ -34,15 +34,7 @@ def choose_architectures(
 ) -> list[str]:
     """K distinct architectures: a seeded random draw, or stratified over the NTK score (score
     4K random candidates and take K at evenly spaced quantiles)."""
-    rng = random.Random(seed)
-    pool: list[str] = []
-    want = k if strategy == "random" else 4 * k
-    attempts = 0
-    while len(pool) < want and attempts < 50 * want:
-        arch = space.sample(rng).arch
-        attempts += 1
-        if arch not in pool:
-            pool.append(arch)
+    pool = [s.arch for s in space.sample_distinct(k if strategy == "random" else 4 * k, seed)]
     if strategy == "random":
         return pool[:k]
     scored = []
@@ -149,16 +141,7 @@ def run_validate(
             model,
             train_data,
             test_data,
-            epochs=t.epochs,
-            batch_size=t.batch_size,
-            lr=t.lr,
-            momentum=t.momentum,
-            weight_decay=t.weight_decay,
-            subset=t.subset,
-            test_subset=t.test_subset,
-            seed=t.seed,
-            device=t.device,
-            amp=t.amp,
+            **t.options(),
             on_epoch=lambda e, acc, trial=trial: trial.report(acc, e),
         )
         attrs = {

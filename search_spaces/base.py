@@ -118,6 +118,23 @@ class SearchSpace(ABC):
         """The Optuna parameters :meth:`suggest` would draw for ``spec`` (its inverse), e.g. for
         ``study.enqueue_trial(space.trial_params(spec))`` or ``FixedTrial``."""
 
+    def sample_distinct(self, n: int, rng: random.Random | int | None = None) -> list[ArchSpec]:
+        """Up to ``n`` distinct architectures drawn with :meth:`sample` (fewer only when the
+        space runs out).
+
+        Example:
+            >>> from search_spaces import create_search_space
+            >>> len(create_search_space("nb201").sample_distinct(5, 0))
+            5
+        """
+        r = self._rng(rng)
+        seen: dict[ArchSpec, None] = {}
+        attempts = 0
+        while len(seen) < n and attempts < 100 * n:
+            seen.setdefault(self.sample(r))
+            attempts += 1
+        return list(seen)
+
     def enumerate(self) -> Iterator[ArchSpec]:
         """Every architecture of a finite space."""
         raise TypeError(f"search space {self.name!r} is not finite and cannot be enumerated")

@@ -3,7 +3,6 @@ code path as ``ntknas search`` (``NTKScorer.score``: build, initialize, NTK, met
 
 from __future__ import annotations
 
-import random
 import resource
 import time
 from typing import Any
@@ -26,18 +25,6 @@ PHASE_ORDER = (
 )
 
 
-def distinct_architectures(space: search_spaces.SearchSpace, n: int, seed: int) -> list[str]:
-    rng = random.Random(seed)
-    seen: list[str] = []
-    tries = 0
-    while len(seen) < n and tries < 100 * n:
-        arch = space.sample(rng).arch
-        tries += 1
-        if arch not in seen:
-            seen.append(arch)
-    return seen
-
-
 def run_throughput(
     *,
     space: str = "nb201",
@@ -54,7 +41,7 @@ def run_throughput(
     if n < 1:
         raise ValueError(f"--n must be >= 1, got {n}")
     sp = search_spaces.create_search_space(space)
-    archs = distinct_architectures(sp, n + 1, seed)
+    archs = [spec.arch for spec in sp.sample_distinct(n + 1, seed)]
     scorer = NTKScorer(
         batch_size=batch_size,
         device=device,

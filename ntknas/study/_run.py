@@ -190,21 +190,7 @@ def run_training(
     )
     train_data = load_dataset(t.data, split="train", data_dir=t.data_dir, synthetic_size=2000)
     test_data = load_dataset(t.data, split="test", data_dir=t.data_dir, synthetic_size=500)
-    objective = make_train_objective(
-        space,
-        train_data,
-        test_data,
-        epochs=t.epochs,
-        batch_size=t.batch_size,
-        lr=t.lr,
-        momentum=t.momentum,
-        weight_decay=t.weight_decay,
-        subset=t.subset,
-        test_subset=t.test_subset,
-        seed=t.seed,
-        device=t.device,
-        amp=t.amp,
-    )
+    objective = make_train_objective(space, train_data, test_data, **t.options())
     waiting = len(train_study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,)))
     if waiting:
         train_study.optimize(objective, n_trials=waiting, catch=(RuntimeError,))
