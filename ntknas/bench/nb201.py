@@ -136,6 +136,7 @@ def run_nb201(
 
                 iterator = tqdm(rows, desc=setting_name(s), unit="arch")
             start = time.perf_counter()
+            scoring_seconds = 0.0
             for arch, _ in iterator:
                 key = f"{setting_name(s)}|{batch_size}|{data}|{seed}|{arch}"
                 if key in cache_lines:
@@ -153,6 +154,7 @@ def run_nb201(
                     if cache_file is not None:
                         cache_file.write(json.dumps(entry) + "\n")
                         cache_file.flush()
+                scoring_seconds += float(entry.get("seconds", 0.0))
                 metrics.append(entry["metrics"])
                 degenerate.append(entry["degenerate"])
                 costs[arch] = (entry["params"], entry["flops"])
@@ -169,8 +171,9 @@ def run_nb201(
                 "correlations": table,
                 "degenerate": sum(degenerate),
                 "degenerate_connected": sum(d and not c for d, c in zip(degenerate, disconnected)),
-                "seconds": seconds,
-                "archs_per_second": len(rows) / seconds if seconds > 0 else None,
+                "wall_seconds": seconds,
+                "scoring_seconds": scoring_seconds,
+                "archs_per_second": len(rows) / scoring_seconds if scoring_seconds > 0 else None,
             }
     finally:
         if cache_file is not None:
