@@ -234,15 +234,18 @@ def run_validate(
             cost: correlation_row([r[cost] for r in records], table_acc, k=top)
             for cost in ("params", "flops")
         }
+    # The table's accuracies stay out of the written files (only aggregates are kept): the
+    # benchmark's per-architecture numbers are not ours to copy.
+    written = [{k: v for k, v in r.items() if k != "table_accuracy"} for r in records]
     with (folder / "architectures.csv").open("w", newline="") as f:
         fields = (
-            [key for key in records[0] if key != "epoch_accuracies"] + ["epoch_accuracies"]
-            if records
+            [key for key in written[0] if key != "epoch_accuracies"] + ["epoch_accuracies"]
+            if written
             else ["arch"]
         )
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
-        for r in records:
+        for r in written:
             writer.writerow(
                 {**r, "epoch_accuracies": " ".join(f"{a:.2f}" for a in r["epoch_accuracies"])}
             )

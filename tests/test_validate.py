@@ -71,3 +71,5 @@ def test_validate_stratified_and_ground_truth(tmp_path, table):  # noqa: F811
         log=lambda *a: None,
     )
     assert "short_vs_table" in g and "table_correlations" in g
+    # no per-architecture copy of the table's accuracies is written
+    assert "table_accuracy" not in (tmp_path / "g" / "architectures.csv").read_text()
