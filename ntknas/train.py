@@ -89,7 +89,7 @@ def train_short(
 
     Args:
         subset: train on this many images (a seeded, class-balanced-in-expectation draw).
-        test_subset: evaluate on the first N test images (None: all).
+        test_subset: evaluate on N test images, a fixed random subset (None: all).
         amp: bfloat16 autocast on CUDA (ignored on CPU, which stays in float32).
         on_epoch: called with ``(epoch, accuracy)`` after each epoch, e.g. to report to an Optuna
             trial (it may raise ``optuna.TrialPruned``).
@@ -110,7 +110,10 @@ def train_short(
         idx = torch.randperm(len(train_data), generator=generator)[:subset]
         train_data = train_data.subset(idx)
     if test_subset is not None and test_subset < len(test_data):
-        test_data = test_data.subset(list(range(test_subset)))
+        # A fixed random subset (the same for every run and seed): class-per-folder data are
+        # sorted by class, so the first N images would be a single class.
+        fixed = torch.Generator().manual_seed(0)
+        test_data = test_data.subset(torch.randperm(len(test_data), generator=fixed)[:test_subset])
     model = model.to(device)
     optimizer = torch.optim.SGD(
         model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=True

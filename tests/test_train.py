@@ -47,3 +47,28 @@ def test_augment_crops_and_flips():
     no_pad = augment(img, torch.Generator().manual_seed(0), padding=0)
     for i in range(2):
         assert torch.equal(no_pad[i], img[i]) or torch.equal(no_pad[i], img[i].flip(-1))
+
+
+def test_test_subset_is_not_the_first_images_of_a_sorted_set():
+    from ntknas.data import ImageData
+
+    sorted_by_class = synthetic(200, split="test")
+    order = torch.argsort(sorted_by_class.labels, stable=True)
+    sorted_by_class = sorted_by_class.subset(order)
+    seen = []
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 10))
+
+    import ntknas.train as train_module
+
+    original = train_module.evaluate
+
+    def spy(model, data: ImageData, **kw):
+        seen.append(data.labels.clone())
+        return original(model, data, **kw)
+
+    train_module.evaluate = spy
+    try:
+        train_short(net, synthetic(50), sorted_by_class, epochs=1, test_subset=40)
+    finally:
+        train_module.evaluate = original
+    assert len(torch.unique(seen[0])) >= 5  # many classes, not just the first one
