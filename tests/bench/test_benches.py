@@ -83,14 +83,14 @@ def test_nb201_bench_counts_disconnected_and_caches(table, tmp_path):
         seed=3,
     )
     first = run_nb201(**kwargs)
-    assert first["n"] == 5
-    assert first["n_correlated"] == 5 - first["n_disconnected"]
+    assert first["n"] == 3
+    assert first["n_correlated"] == 3 - first["n_disconnected"]
     assert set(first["settings"]) == {"sum/frozen/all/1", "sum/batch/weights/2"}
     lines = cache.read_text().splitlines()
-    assert len(lines) == 10
+    assert len(lines) == 6
     second = run_nb201(**kwargs)  # served from the cache
-    assert len(cache.read_text().splitlines()) == 10
-    assert second["correlations"] == first["correlations"]
+    assert len(cache.read_text().splitlines()) == 6
+    assert json.dumps(second["correlations"], sort_keys=True) == json.dumps(first["correlations"], sort_keys=True)
 
 
 @pytest.mark.parametrize(
