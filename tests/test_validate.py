@@ -21,7 +21,7 @@ def test_validate_scores_trains_correlates_and_resumes(tmp_path):
     storage = f"sqlite:///{tmp_path / 'v.db'}"
     logs = []
     summary = run_validate(
-        config, n_archs=4, storage=storage, output_dir=tmp_path, name="v", log=logs.append
+        config, n_archs=3, storage=storage, output_dir=tmp_path, name="v", log=logs.append
     )
     folder = tmp_path / "v"
     assert summary["n"] == 3
@@ -40,7 +40,7 @@ def test_validate_scores_trains_correlates_and_resumes(tmp_path):
     assert len(trained) == 3
     logs.clear()
     again = run_validate(
-        config, n_archs=4, storage=storage, output_dir=tmp_path, name="v", log=logs.append
+        config, n_archs=3, storage=storage, output_dir=tmp_path, name="v", log=logs.append
     )
     assert not [line for line in logs if isinstance(line, str) and line.startswith("[")]  # resumed
     assert json.loads((folder / "correlations.json").read_text())["n"] == again["n"] == 3
@@ -58,12 +58,12 @@ def test_validate_stratified_and_ground_truth(tmp_path, table):  # noqa: F811
         ],
     )
     s = run_validate(
-        config, n_archs=3, strategy="stratified", output_dir=tmp_path, name="s", log=lambda *a: None
+        config, n_archs=2, strategy="stratified", output_dir=tmp_path, name="s", log=lambda *a: None
     )
     assert s["n"] == 2
     g = run_validate(
         config,
-        n_archs=3,
+        n_archs=2,
         output_dir=tmp_path,
         name="g",
         ground_truth=str(table),

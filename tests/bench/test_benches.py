@@ -79,7 +79,7 @@ def test_nb201_bench_counts_disconnected_and_caches(table, tmp_path):
         progress=False,
         configs="sum/frozen/all/1;sum/batch/weights/2",
         cache=cache,
-        n=5,
+        n=3,
         seed=3,
     )
     first = run_nb201(**kwargs)
