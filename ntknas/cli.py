@@ -108,7 +108,6 @@ def _load_config(args: argparse.Namespace):
 
 def cmd_search(args: argparse.Namespace) -> int:
     from ntknas.study import run_search, summary_table
-    from ntknas.study._report import ranking_rows  # noqa: F401
 
     config = _load_config(args)
     log = (lambda *a, **k: print(*a, file=sys.stderr, **k)) if args.json else print
@@ -253,10 +252,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             data=args.data,
             methods=args.methods,
         )
-        _print_json(result) if args.json else print(format_speed(result))
-        if args.output:
-            _write_output(args.output, result, format_speed(result), sys.argv)
-        return 0
+        return _emit(args, result, format_speed)
     if args.bench == "nb201":
         from ntknas.bench.nb201 import format_nb201, run_nb201
 
@@ -278,10 +274,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             configs=args.configs,
             cache=args.cache,
         )
-        _print_json(result) if args.json else print(format_nb201(result))
-        if args.output:
-            _write_output(args.output, result, format_nb201(result), sys.argv)
-        return 0
+        return _emit(args, result, format_nb201)
     from ntknas.bench.throughput import format_throughput, run_throughput
 
     result = run_throughput(
@@ -293,9 +286,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
         seed=args.seed,
         implementation=args.implementation,
     )
-    _print_json(result) if args.json else print(format_throughput(result))
+    return _emit(args, result, format_throughput)
+
+
+def _emit(args: argparse.Namespace, result: dict[str, Any], formatter: Any) -> int:
+    """Print a benchmark result (JSON or its table) and write ``--output`` files."""
+    table = formatter(result)
+    _print_json(result) if args.json else print(table)
     if args.output:
-        _write_output(args.output, result, format_throughput(result), sys.argv)
+        _write_output(args.output, result, table, sys.argv)
     return 0
 
 

@@ -12,6 +12,7 @@ from torch import nn
 
 from ntknas.data import probe_batch
 from ntknas.ntk import BN_MODES, IMPLEMENTATIONS, KERNELS, PARAM_SETS, empirical_ntk
+from ntknas.ntk._engine import _check_choice as check_choice
 from ntknas.spectrum import get_metric, spectrum
 from search_spaces import ArchSpec, SearchSpace, count_flops, count_parameters
 
@@ -91,8 +92,7 @@ class NTKScorer:
             ("params", params, PARAM_SETS),
             ("implementation", implementation, IMPLEMENTATIONS),
         ):
-            if value not in allowed:
-                raise ValueError(f"unknown {name} {value!r}; allowed: {', '.join(allowed)}")
+            check_choice(name, value, allowed)
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         if not isinstance(repeats, int) or repeats < 1:

@@ -159,11 +159,26 @@ def test_search_writes_results(tmp_path, capsys):
 
 def test_search_with_enqueue_and_screen_to_train(tmp_path, capsys):
     known = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
-    code = main(["search", "--output-dir", str(tmp_path), "--no-progress", "--json",
-                 "--storage", f"sqlite:///{tmp_path / 's.db'}",
-                 "study.n_trials=4", "study.name=st", "space.options={cells: 1}",
-                 "scorer.batch_size=8", f"study.enqueue=['{known}']", "train.top_k=2",
-                 "train.epochs=1", "train.subset=100", "train.batch_size=50"])
+    code = main(
+        [
+            "search",
+            "--output-dir",
+            str(tmp_path),
+            "--no-progress",
+            "--json",
+            "--storage",
+            f"sqlite:///{tmp_path / 's.db'}",
+            "study.n_trials=4",
+            "study.name=st",
+            "space.options={cells: 1}",
+            "scorer.batch_size=8",
+            f"study.enqueue=['{known}']",
+            "train.top_k=2",
+            "train.epochs=1",
+            "train.subset=100",
+            "train.batch_size=50",
+        ]
+    )
     assert code == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["trials"] == 4

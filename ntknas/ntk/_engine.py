@@ -18,7 +18,7 @@ import contextlib
 import copy
 import math
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -131,7 +131,6 @@ class _Pass:
     num_classes: int
     directions: torch.Tensor  # (R, C) cotangents per sample
     kernel: str
-    batchnorm_stats: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
 
     def set_output(self, out: torch.Tensor) -> None:
         """Learn the number of classes (and the row directions) from a model output."""
@@ -221,7 +220,6 @@ def _prepare(
         num_classes=0,
         directions=torch.empty(0),
         kernel=kernel,
-        batchnorm_stats=stats,
     )
     if not probe:
         return work

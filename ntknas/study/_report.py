@@ -170,10 +170,9 @@ def write_plots(rows: list[dict[str, Any]], folder: Path, objectives: list[str])
     written.append(folder / "score_distribution.png")
     if len(objectives) > 1:
         second = objectives[1]
-        key = second if second in ("params", "flops") else second
 
         def value(r: dict[str, Any]) -> float:
-            return r[key]
+            return r[second]
 
         fig, ax = plt.subplots(figsize=(5, 4))
         front = [r for r in done if r.get("pareto")]

@@ -122,9 +122,8 @@ def screen(
                 for trial in trials:
                     _run_one(study, trial, space, scorer, objectives, budget, cache)
                     done += 1
-                    if bar is not None:
-                        bar.n = min(n_trials, accounted_trials(study))
-                        bar.refresh()
+                    if bar is not None and bar.n < n_trials:
+                        bar.update(1)
                     if on_trial is not None:
                         on_trial(study._storage.get_trial(trial._trial_id))
     finally:

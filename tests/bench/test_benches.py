@@ -90,7 +90,9 @@ def test_nb201_bench_counts_disconnected_and_caches(table, tmp_path):
     assert len(lines) == 6
     second = run_nb201(**kwargs)  # served from the cache
     assert len(cache.read_text().splitlines()) == 6
-    assert json.dumps(second["correlations"], sort_keys=True) == json.dumps(first["correlations"], sort_keys=True)
+    assert json.dumps(second["correlations"], sort_keys=True) == json.dumps(
+        first["correlations"], sort_keys=True
+    )
 
 
 @pytest.mark.parametrize(
