@@ -273,6 +273,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
             include_disconnected=args.include_disconnected,
             configs=args.configs,
             cache=args.cache,
+            heldout=args.heldout,
+            proxies=args.proxies,
         )
         return _emit(args, result, format_nb201)
     from ntknas.bench.throughput import format_throughput, run_throughput
@@ -422,6 +424,17 @@ def build_parser() -> argparse.ArgumentParser:
         "'sum/frozen/all/1;sum/batch/weights/3' (default: the single --kernel/--bn one)",
     )
     b.add_argument("--cache", default=None, help="JSON-lines file of scores (resumes a long run)")
+    b.add_argument(
+        "--heldout",
+        type=int,
+        default=0,
+        help="held-out test-split images for NTK kernel regression (krr_accuracy, krr_loss)",
+    )
+    b.add_argument(
+        "--proxies",
+        action="store_true",
+        help="also compute naswot and kernel_alignment (needed, with --heldout, by ntk-agg-v1)",
+    )
     _add_scorer_options(b)
     b.add_argument("--output", default=None, help="write PREFIX.json and PREFIX.md")
     b.add_argument("--json", action="store_true")

@@ -13,8 +13,11 @@ from torch import nn
 from ntknas.data import probe_batch
 from ntknas.ntk import BN_MODES, IMPLEMENTATIONS, KERNELS, PARAM_SETS, empirical_ntk
 from ntknas.ntk._engine import _check_choice as check_choice
+from ntknas.proxies import activation_codes, kernel_target_alignment, krr_metrics, naswot
 from ntknas.spectrum import get_metric, spectrum
 from search_spaces import ArchSpec, SearchSpace, count_flops, count_parameters
+
+PROXY_METRICS = ("krr_accuracy", "krr_loss", "naswot", "kernel_alignment")
 
 
 def resolve_device(device: str) -> torch.device:
@@ -60,6 +63,14 @@ class NTKScorer:
         data_dir: root for ``cifar10``.
         metric: the spectral metric that is the score (its direction is declared).
         probe: an explicit ``(x, y)`` probe batch, replacing ``data``.
+        heldout: > 0 adds that many class-balanced images of the *test* split: the kernel is
+            computed on probe + held-out images (BatchNorm statistics over all of them), the
+            spectrum on the probe block, and kernel ridge regression fits the probe labels and
+            predicts the held-out ones (``krr_accuracy``, ``krr_loss``). The kernel must be
+            ``sum`` or ``trace`` (one scalar kernel for all classes).
+        proxies: also compute the cheap non-spectral signals: ``naswot`` (activation-pattern
+            expressivity, one extra no-grad forward) and ``kernel_alignment`` (label alignment
+            of the probe kernel).
 
     Example:
         >>> import search_spaces
@@ -85,6 +96,8 @@ class NTKScorer:
         data_dir: str | os.PathLike | None = None,
         metric: str = "log_cond",
         probe: tuple[torch.Tensor, torch.Tensor] | None = None,
+        heldout: int = 0,
+        proxies: bool = False,
     ) -> None:
         for name, value, allowed in (
             ("kernel", kernel, KERNELS),
@@ -97,7 +110,14 @@ class NTKScorer:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         if not isinstance(repeats, int) or repeats < 1:
             raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
-        get_metric(metric)
+        if not isinstance(heldout, int) or heldout < 0:
+            raise ValueError(f"heldout must be a non-negative integer, got {heldout!r}")
+        if heldout and kernel == "full":
+            raise ValueError(
+                "heldout (kernel regression) needs kernel 'sum' or 'trace', not 'full'"
+            )
+        if metric not in PROXY_METRICS:
+            get_metric(metric)
         self.batch_size = batch_size
         self.kernel = kernel
         self.bn = bn
@@ -110,6 +130,9 @@ class NTKScorer:
         self.data_dir = data_dir
         self.metric = metric
         self._probe = probe
+        self.heldout = heldout
+        self.proxies = proxies
+        self._heldout_batch: tuple[torch.Tensor, torch.Tensor] | None = None
 
     @property
     def probe(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -123,12 +146,29 @@ class NTKScorer:
         return self._probe
 
     @property
+    def heldout_batch(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The held-out images for kernel regression (test split), or None."""
+        if not self.heldout:
+            return None
+        if self._heldout_batch is None:
+            self._heldout_batch = probe_batch(
+                self.data, self.heldout, seed=self.seed, split="test", data_dir=self.data_dir
+            )
+        x, y = self._heldout_batch
+        if x.device != self.device:
+            self._heldout_batch = (x.to(self.device), y.to(self.device))
+        return self._heldout_batch
+
+    @property
     def num_classes(self) -> int:
         return max(10, int(self.probe[1].max()) + 1)
 
     def kernel_of(self, model: nn.Module) -> torch.Tensor:
-        """Θ of a built model on the probe batch."""
+        """Θ of a built model on the probe batch (followed by the held-out images, if any)."""
         x, _ = self.probe
+        held = self.heldout_batch
+        if held is not None:
+            x = torch.cat([x, held[0]])
         return empirical_ntk(
             model,
             x,
@@ -146,16 +186,34 @@ class NTKScorer:
         model = model.to(self.device)
         params = count_parameters(model)
         t0 = time.perf_counter()
-        K = self.kernel_of(model)
+        K_all = self.kernel_of(model)
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         t1 = time.perf_counter()
+        b = self.probe[0].shape[0]
+        K = K_all[:b, :b]
         spec = spectrum(K)
         t2 = time.perf_counter()
-        flops = count_flops(model.cpu(), tuple(self.probe[0].shape[1:]))
-        t3 = time.perf_counter()
         metrics = {k: float(v) for k, v in spec.items()}
-        score = None if spec.degenerate else metrics[self.metric]
+        phases = {"ntk": t1 - t0, "eigendecomposition": t2 - t1}
+        labels = self.probe[1]
+        if self.heldout:
+            held_labels = self.heldout_batch[1]
+            metrics.update(
+                krr_metrics(
+                    K_all, torch.cat([labels, held_labels]), b, num_classes=self.num_classes
+                )
+            )
+            phases["kernel_regression"] = time.perf_counter() - t2
+        if self.proxies:
+            t = time.perf_counter()
+            metrics["kernel_alignment"] = kernel_target_alignment(K, labels, self.num_classes)
+            metrics["naswot"] = naswot(activation_codes(model, self.probe[0]))
+            phases["naswot"] = time.perf_counter() - t
+        t = time.perf_counter()
+        flops = count_flops(model.cpu(), tuple(self.probe[0].shape[1:]))
+        phases["flops"] = time.perf_counter() - t
+        score = None if spec.degenerate else metrics.get(self.metric)
         return ScoreResult(
             arch=arch,
             hash=arch_hash,
@@ -166,7 +224,7 @@ class NTKScorer:
             params=params,
             flops=flops,
             seconds=time.perf_counter() - start,
-            phases={"ntk": t1 - t0, "eigendecomposition": t2 - t1, "flops": t3 - t2},
+            phases=phases,
         )
 
     def score(self, space: SearchSpace, spec: ArchSpec | str) -> ScoreResult:
@@ -195,4 +253,6 @@ class NTKScorer:
             "device": str(self.device),
             "data": self.data,
             "metric": self.metric,
+            "heldout": self.heldout,
+            "proxies": self.proxies,
         }

@@ -20,10 +20,11 @@ import torch
 import search_spaces
 from ntknas.correlate import correlation_row
 from ntknas.data import DataError, describe
+from ntknas.proxies import PROXY_DIRECTIONS
+from ntknas.score import DEFAULT_SCORE, aggregate, get_score, list_scores
 from ntknas.scorer import NTKScorer
 from ntknas.spectrum import get_metric, list_metrics
 
-DEFAULT_SCORE = "log_cond"
 ANCHORS = {
     "ntk_cond (ZiCo paper)": {"kendall_tau": 0.33},
     "params": {"kendall_tau": 0.577, "spearman_rho": 0.753},
@@ -81,6 +82,12 @@ def parse_settings(
     return out
 
 
+def available_scores(population: list[dict[str, Any]]) -> list[str]:
+    """The registered combined scores whose components every row of ``population`` has."""
+    have = set.intersection(*(set(m) for m in population)) if population else set()
+    return [name for name in list_scores() if get_score(name).needs() <= have]
+
+
 def setting_name(s: dict[str, Any]) -> str:
     return f"{s['kernel']}/{s['bn']}/{s['params']}/{s['repeats']}"
 
@@ -103,6 +110,8 @@ def run_nb201(
     include_disconnected: bool = False,
     configs: str | None = None,
     cache: str | Path | None = None,
+    heldout: int = 0,
+    proxies: bool = False,
 ) -> dict[str, Any]:
     """Score a seeded sample of the table and correlate; see the module docstring."""
     rows = read_ground_truth(ground_truth, target)
@@ -125,9 +134,17 @@ def run_nb201(
     try:
         for s in settings:
             scorer = NTKScorer(
-                batch_size=batch_size, device=device, data=data, data_dir=data_dir, seed=seed, **s
+                batch_size=batch_size,
+                device=device,
+                data=data,
+                data_dir=data_dir,
+                seed=seed,
+                heldout=heldout,
+                proxies=proxies,
+                **s,
             )
             _ = scorer.probe
+            _ = scorer.heldout_batch
             metrics: list[dict[str, float]] = []
             degenerate = []
             iterator = rows
@@ -138,7 +155,8 @@ def run_nb201(
             start = time.perf_counter()
             scoring_seconds = 0.0
             for arch, _ in iterator:
-                key = f"{setting_name(s)}|{batch_size}|{data}|{seed}|{arch}"
+                extra = f"h{heldout}|p{int(proxies)}|" if heldout or proxies else ""
+                key = f"{setting_name(s)}|{batch_size}|{data}|{seed}|{extra}{arch}"
                 if key in cache_lines:
                     entry = cache_lines[key]
                 else:
@@ -166,6 +184,20 @@ def run_nb201(
                 values = [m.get(name, float("nan")) for m, k in zip(metrics, keep) if k]
                 values = [v if v is not None else float("nan") for v in values]
                 table[name] = correlation_row(values, acc, sign=get_metric(name).sign)
+            population = [
+                {**m, "params": costs[a][0], "flops": costs[a][1]}
+                for m, (a, _), k in zip(metrics, rows, keep)
+                if k
+            ]
+            for name, direction in PROXY_DIRECTIONS.items():
+                if name in ("params", "flops") or not any(name in m for m in population):
+                    continue
+                values = [m.get(name, float("nan")) for m in population]
+                table[name] = correlation_row(
+                    values, acc, sign=1 if direction == "maximize" else -1
+                )
+            for name in available_scores(population):
+                table[name] = correlation_row(list(aggregate(population, name)), acc)
             results[setting_name(s)] = {
                 "settings": s,
                 "correlations": table,
@@ -185,6 +217,7 @@ def run_nb201(
         "flops": correlation_row([costs[a][1] for (a, _), k in zip(rows, keep) if k], acc),
     }
     primary = results[setting_name(settings[0])]
+    default = DEFAULT_SCORE if DEFAULT_SCORE in primary["correlations"] else "log_cond"
     return {
         "n": len(rows),
         "n_correlated": len(acc),
@@ -195,7 +228,9 @@ def run_nb201(
         "batch_size": batch_size,
         "seed": seed,
         "device": device,
-        "default_score": DEFAULT_SCORE,
+        "default_score": default,
+        "heldout": heldout,
+        "proxies": proxies,
         "correlations": {
             k: {"kendall_tau": v["kendall_tau"], "spearman_rho": v["spearman_rho"]}
             for k, v in primary["correlations"].items()

@@ -1,0 +1,179 @@
+"""Training-free signals beside the NTK spectrum, from the same probe images.
+
+* :func:`activation_codes` / :func:`naswot`: the activation-pattern expressivity of NASWOT
+  (Mellor et al. 2021): the log-determinant of the Hamming-similarity kernel of the binary
+  patterns that a batch switches on in the network's rectifying activations.
+* :func:`krr_metrics`: kernel ridge regression with the architecture's own empirical NTK — fit on
+  labeled probe images, predict held-out ones — the label-aware use of the NTK's
+  kernel-regression equivalence.
+* :func:`kernel_target_alignment`: how well a kernel lines up with the label kernel Y Yᵀ.
+
+Each signal declares a direction (:data:`PROXY_DIRECTIONS`) like the spectral metrics.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+
+from ntknas.ntk import logits_of
+from ntknas.theory.kernel_regression import kernel_ridge
+
+PROXY_DIRECTIONS: dict[str, str] = {
+    "naswot": "maximize",
+    "krr_accuracy": "maximize",
+    "krr_loss": "minimize",
+    "kernel_alignment": "maximize",
+    "params": "maximize",
+    "flops": "maximize",
+}
+
+#: Activations whose input sign defines the on/off pattern.
+RECTIFIERS: tuple[type[nn.Module], ...] = (
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.GELU,
+    nn.SiLU,
+    nn.ELU,
+    nn.Mish,
+    nn.Hardswish,
+)
+
+
+@contextlib.contextmanager
+def _preserved(model: nn.Module) -> Iterator[None]:
+    """Run with train mode on and restore the train/eval flags and every buffer afterwards."""
+    flags = {m: m.training for m in model.modules()}
+    buffers = [(b, b.detach().clone()) for b in model.buffers()]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for b, saved in buffers:
+                b.copy_(saved)
+        for m, flag in flags.items():
+            m.training = flag
+
+
+def activation_codes(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Binary activation patterns (B, units): 1 where a rectifier's input is positive.
+
+    One no-grad forward in train mode (BatchNorm on batch statistics, as in the NTK's
+    ``bn="frozen"``); the model's flags and running statistics are restored. Dropout is
+    disabled for the pass.
+
+    Example:
+        >>> net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+        >>> activation_codes(net, torch.randn(5, 4)).shape
+        torch.Size([5, 8])
+    """
+    codes: list[torch.Tensor] = []
+
+    def record(_module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
+        codes.append((inputs[0].detach() > 0).reshape(inputs[0].shape[0], -1))
+
+    handles = [
+        m.register_forward_pre_hook(record) for m in model.modules() if isinstance(m, RECTIFIERS)
+    ]
+    try:
+        with _preserved(model), torch.no_grad():
+            model.train()
+            for m in model.modules():
+                if isinstance(m, nn.modules.dropout._DropoutNd):
+                    m.eval()
+            logits_of(model(x))
+    finally:
+        for h in handles:
+            h.remove()
+    if not codes:
+        return torch.zeros(x.shape[0], 0, dtype=torch.bool, device=x.device)
+    return torch.cat([c.to(x.device) for c in codes], dim=1)
+
+
+def naswot(codes: torch.Tensor) -> float:
+    """log|K_H| where K_H[i, j] = units on which patterns i and j agree (NASWOT's score).
+
+    Identical patterns make K_H singular: the result is then ``-inf`` (the architecture cannot
+    tell those probe images apart).
+
+    Example:
+        >>> naswot(torch.tensor([[1, 0], [0, 1]], dtype=torch.bool))
+        1.3862943611198906
+    """
+    units = codes.shape[1]
+    signs = codes.to(torch.float32) * 2 - 1  # agreements = (units + s·s') / 2, exact below 2**24
+    if units >= 1 << 24:
+        signs = signs.to(torch.float64)
+    k = ((signs @ signs.T).to(torch.float64) + units) / 2
+    sign, logdet = torch.linalg.slogdet(k.cpu())
+    return float(logdet) if float(sign) > 0 else -math.inf
+
+
+def one_hot_targets(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Centered one-hot targets: 1 − 1/C for the class, −1/C elsewhere."""
+    y = torch.nn.functional.one_hot(labels.long().cpu(), num_classes).to(torch.float64)
+    return y - 1.0 / num_classes
+
+
+def krr_metrics(
+    kernel: torch.Tensor,
+    labels: torch.Tensor,
+    n_fit: int,
+    *,
+    num_classes: int | None = None,
+    ridge: float = 1e-2,
+) -> dict[str, float]:
+    """Kernel ridge regression with an empirical NTK: fit the first ``n_fit`` probe images,
+    predict the rest.
+
+    The kernel is the (n_fit + n_held)² Gram matrix of one scalar-output NTK (the sum kernel),
+    used for every class as in the infinite-width limit (Θ ⊗ I_C). Targets are centered one-hot
+    vectors, ``ridge`` is relative to the mean eigenvalue of the fit block (so kernels of any
+    scale are treated alike).
+
+    Returns:
+        ``krr_accuracy`` (held-out top-1, higher is better) and ``krr_loss`` (held-out mean
+        squared error per image, lower is better); NaN when the kernel has non-finite entries.
+
+    Example:
+        >>> x = torch.randn(12, 5, dtype=torch.float64)
+        >>> labels = torch.tensor([0, 1] * 6)
+        >>> sorted(krr_metrics(x @ x.T, labels, 8))
+        ['krr_accuracy', 'krr_loss']
+    """
+    K = kernel.detach().to("cpu", torch.float64)
+    n = K.shape[0]
+    if not 0 < n_fit < n:
+        raise ValueError(f"n_fit must be in [1, {n - 1}] for a {n}x{n} kernel, got {n_fit}")
+    if not torch.isfinite(K).all():
+        return {"krr_accuracy": float("nan"), "krr_loss": float("nan")}
+    classes = num_classes or int(labels.max()) + 1
+    y = one_hot_targets(labels, classes)
+    pred = kernel_ridge(K[:n_fit, :n_fit], y[:n_fit], K[n_fit:, :n_fit], ridge=ridge)
+    held = labels[n_fit:].cpu()
+    accuracy = float((pred.argmax(dim=1) == held).to(torch.float64).mean())
+    loss = float(((pred - y[n_fit:]) ** 2).sum(dim=1).mean())
+    return {"krr_accuracy": accuracy, "krr_loss": loss}
+
+
+def kernel_target_alignment(
+    kernel: torch.Tensor, labels: torch.Tensor, num_classes: int | None = None
+) -> float:
+    """<K, Y Yᵀ>_F / (‖K‖_F ‖Y Yᵀ‖_F) with centered one-hot Y (Cristianini et al. 2002).
+
+    Example:
+        >>> labels = torch.tensor([0, 0, 1, 1])
+        >>> y = one_hot_targets(labels, 2)
+        >>> round(kernel_target_alignment(y @ y.T, labels), 6)
+        1.0
+    """
+    K = kernel.detach().to("cpu", torch.float64)
+    y = one_hot_targets(labels, num_classes or int(labels.max()) + 1)
+    target = y @ y.T
+    denominator = torch.linalg.norm(K) * torch.linalg.norm(target)
+    return float((K * target).sum() / denominator) if denominator > 0 else float("nan")

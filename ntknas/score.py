@@ -1,0 +1,128 @@
+"""Named, versioned combined scores: a fixed rule over several training-free signals.
+
+A rule lists components (a metric name and whether higher or lower is better). Over a
+population of N architectures each component is ranked (1 = worst, N = best; ties share their
+mean rank; a missing or non-finite value ranks worst) and the score is AZ-NAS's rank
+aggregation (Lee & Ham, CVPR 2024)::
+
+    score(a) = Σ_components log(rank_c(a) / N)
+
+No coefficients: every component weighs the same and nothing is fitted to accuracies. The score
+of an architecture depends on the population it is ranked in (the benchmark sample, or the
+trials of a study so far).
+
+Rules (chosen before any combined score was measured; see results/nb201/README.md for what was
+known from the dev table at that time):
+
+* ``ntk-agg-v1`` (default): NTK trainability (``log_cond`` ↓ of the sum kernel), NTK kernel
+  regression on held-out probe images (``krr_loss`` ↓), activation-pattern expressivity
+  (``naswot`` ↑), and complexity (``flops`` ↑).
+* ``ntk-only-v1``: the NTK alone: ``log_cond`` ↓, ``krr_loss`` ↓ and the kernel's trace ↑ (the
+  summed squared gradient norm).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import rankdata
+
+
+@dataclass(frozen=True)
+class ScoreRule:
+    """A combined score: components (metric → "maximize" | "minimize") and a description."""
+
+    name: str
+    components: Mapping[str, str]
+    description: str = ""
+
+    def needs(self) -> set[str]:
+        return set(self.components)
+
+
+_RULES: dict[str, ScoreRule] = {}
+
+
+def register_score(rule: ScoreRule) -> ScoreRule:
+    """Register a rule under its name (a duplicate name raises).
+
+    Example:
+        >>> _ = register_score(ScoreRule("example-size", {"params": "maximize"}))
+        >>> "example-size" in list_scores()
+        True
+    """
+    if rule.name in _RULES:
+        raise ValueError(f"a score named {rule.name!r} is already registered")
+    for metric, direction in rule.components.items():
+        if direction not in ("maximize", "minimize"):
+            raise ValueError(
+                f"score {rule.name!r}: component {metric!r} has direction {direction!r}"
+            )
+    _RULES[rule.name] = rule
+    return rule
+
+
+def get_score(name: str) -> ScoreRule:
+    try:
+        return _RULES[name]
+    except KeyError:
+        raise ValueError(f"unknown score {name!r}; known: {', '.join(_RULES)}") from None
+
+
+def list_scores() -> list[str]:
+    return list(_RULES)
+
+
+def component_ranks(values: Sequence[float], direction: str) -> np.ndarray:
+    """Ranks 1..N (N = best) of one component; NaN/inf-bad values rank worst (tied).
+
+    Example:
+        >>> component_ranks([3.0, float("nan"), 1.0], "minimize").tolist()
+        [2.0, 1.0, 3.0]
+    """
+    v = np.asarray(values, dtype=np.float64) * (1.0 if direction == "maximize" else -1.0)
+    v = np.where(np.isfinite(v) | (v == np.inf), v, -np.inf)
+    return rankdata(v, method="average")
+
+
+def aggregate(rows: Sequence[Mapping[str, float]], rule: ScoreRule | str) -> np.ndarray:
+    """Σ_c log(rank_c / N) for each row (architecture) of a population; higher is better.
+
+    Example:
+        >>> rows = [{"log_cond": 2.0, "params": 10}, {"log_cond": 1.0, "params": 30}]
+        >>> rule = ScoreRule("tmp", {"log_cond": "minimize", "params": "maximize"})
+        >>> aggregate(rows, rule).round(3).tolist()
+        [-1.386, 0.0]
+    """
+    rule = get_score(rule) if isinstance(rule, str) else rule
+    n = len(rows)
+    if n == 0:
+        return np.zeros(0)
+    total = np.zeros(n)
+    for metric, direction in rule.components.items():
+        values = [
+            float(r.get(metric, float("nan")) if r.get(metric) is not None else float("nan"))
+            for r in rows
+        ]
+        total += np.log(component_ranks(values, direction) / n)
+    return total
+
+
+DEFAULT_SCORE = "ntk-agg-v1"
+
+register_score(
+    ScoreRule(
+        "ntk-agg-v1",
+        {"log_cond": "minimize", "krr_loss": "minimize", "naswot": "maximize", "flops": "maximize"},
+        "NTK trainability + NTK kernel regression + activation-pattern expressivity + FLOPs",
+    )
+)
+register_score(
+    ScoreRule(
+        "ntk-only-v1",
+        {"log_cond": "minimize", "krr_loss": "minimize", "trace": "maximize"},
+        "NTK only: condition number, kernel regression on held-out images, trace",
+    )
+)
