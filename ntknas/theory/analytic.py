@@ -85,20 +85,29 @@ def gaussian_expectations(
     """
     nodes, weights = np.polynomial.hermite_e.hermegauss(degree)
     weights = weights / weights.sum()
-    z1 = nodes[:, None]
-    z2 = nodes[None, :]
+    z1 = nodes[:, None].ravel()[None, :, None]
+    z2 = nodes[None, :].ravel()[None, None, :]
     w = (weights[:, None] * weights[None, :])[None]
-    s1 = np.sqrt(k11)[..., None, None]
-    s2 = np.sqrt(k22)[..., None, None]
-    rho = (k12 / np.where(np.sqrt(k11 * k22) > 0, np.sqrt(k11 * k22), 1.0))[..., None, None]
-    rho = np.clip(rho, -1.0, 1.0)
-    u = s1 * z1
-    v = s2 * (rho * z1 + np.sqrt(1.0 - rho**2) * z2)
-    flat = (-1,) + w.shape[1:]
-    value = (phi(u) * phi(v)).reshape(flat) * w
-    derivative = (dphi(u) * dphi(v)).reshape(flat) * w
     shape = np.shape(k12)
-    return value.sum(axis=(1, 2)).reshape(shape), derivative.sum(axis=(1, 2)).reshape(shape)
+    a = np.broadcast_to(k11, shape).ravel()
+    b = np.broadcast_to(k12, shape).ravel()
+    c = np.broadcast_to(k22, shape).ravel()
+    # Symmetric square root of [[a, b], [b, c]]: (C + sI) / t with s = sqrt(det C),
+    # t = sqrt(a + c + 2s). Swapping (a, c) swaps u and v, so the kernel stays exactly symmetric.
+    det = np.maximum(a * c - b * b, 0.0)
+    root = np.sqrt(det)
+    t = np.sqrt(np.maximum(a + c + 2.0 * root, 1e-300))
+    r11, r12, r22 = (a + root) / t, b / t, (c + root) / t
+    value = np.empty(a.shape)
+    derivative = np.empty(a.shape)
+    chunk = max(1, (1 << 22) // (degree * degree))
+    for start in range(0, a.size, chunk):
+        sl = slice(start, start + chunk)
+        u = r11[sl, None, None] * z1 + r12[sl, None, None] * z2
+        v = r12[sl, None, None] * z1 + r22[sl, None, None] * z2
+        value[sl] = (phi(u) * phi(v) * w).sum(axis=(1, 2))
+        derivative[sl] = (dphi(u) * dphi(v) * w).sum(axis=(1, 2))
+    return value.reshape(shape), derivative.reshape(shape)
 
 
 def _activation_moments(
