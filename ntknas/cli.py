@@ -233,6 +233,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         ground_truth=args.ground_truth,
         target=args.target,
         log=(lambda *a: print(*a, file=sys.stderr)) if args.json else print,
+        kernel_evolution=not args.no_kernel_evolution,
     )
     if args.json:
         _print_json(result)
@@ -392,6 +393,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="NAS-Bench-201 table: draw architectures from it and compare accuracies",
     )
     p.add_argument("--target", default="cifar10_test_acc", help="accuracy column of the table")
+    p.add_argument(
+        "--no-kernel-evolution",
+        action="store_true",
+        help="skip measuring the NTK at initialization and after each epoch",
+    )
     p.add_argument("--output-dir", default=None)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_validate)

@@ -35,7 +35,7 @@ class StudyConfig:
     sampler: str = "tpe"
     seed: int = 0
     storage: str | None = None
-    objectives: list[str] = field(default_factory=lambda: ["log_cond"])
+    objectives: list[str] = field(default_factory=lambda: ["ntk-agg-v1"])
     batch: int = 8
     top_k: int = 10
     workers: int = 1
@@ -62,6 +62,8 @@ class ScorerConfig:
     repeats: int = 1
     seed: int = 0
     device: str = "cpu"
+    heldout: int | None = None  # None: batch_size when an objective needs kernel regression
+    proxies: bool | None = None  # None: on when an objective needs naswot / kernel_alignment
 
 
 @dataclass
@@ -238,11 +240,24 @@ def load_config(
     return _build(Config, raw, "", source)
 
 
+def scorer_needs(config: Config) -> tuple[bool, bool]:
+    """(kernel regression, naswot/alignment proxies): what the objectives' scores need."""
+    from ntknas.score import get_score, list_scores
+
+    names: set[str] = set()
+    for name in config.study.objectives:
+        names |= get_score(name).needs() if name in list_scores() else {name}
+    return (
+        bool(names & {"krr_accuracy", "krr_loss"}),
+        bool(names & {"naswot", "kernel_alignment"}),
+    )
+
+
 def validate_config(config: Config, source: str = "<config>") -> None:
     """Check values beyond types (names, ranges), naming the key."""
     from ntknas.data import DataError, check_source
     from ntknas.ntk import BN_MODES, IMPLEMENTATIONS, KERNELS, PARAM_SETS
-    from ntknas.spectrum import list_metrics
+    from ntknas.spectrum import objective_names
 
     def bad(key: str, message: str) -> ConfigError:
         return ConfigError(f"{source}: key {key!r} {message}")
@@ -263,7 +278,7 @@ def validate_config(config: Config, source: str = "<config>") -> None:
             "study.sampler",
             f"has unknown value {config.study.sampler!r}; allowed: {', '.join(SAMPLERS)}",
         )
-    allowed_objectives = list_metrics() + ["params", "flops"]
+    allowed_objectives = objective_names()
     if not config.study.objectives:
         raise bad("study.objectives", "must name at least one metric")
     for i, name in enumerate(config.study.objectives):
@@ -273,7 +288,19 @@ def validate_config(config: Config, source: str = "<config>") -> None:
                 f"has unknown value {name!r}; allowed: {', '.join(allowed_objectives)}",
             )
     if config.study.objectives[0] in ("params", "flops"):
-        raise bad("study.objectives[0]", "must be a spectral metric (the NTK score)")
+        raise bad(
+            "study.objectives[0]",
+            "must be a training-free score (a combined score, spectral metric or proxy)",
+        )
+    if config.scorer.heldout is not None and config.scorer.heldout < 0:
+        raise bad("scorer.heldout", f"must be >= 0, got {config.scorer.heldout}")
+    if scorer_needs(config)[0] and config.scorer.heldout == 0:
+        raise bad(
+            "scorer.heldout",
+            "must be > 0 (or null): the objectives need NTK kernel regression on held-out images",
+        )
+    if scorer_needs(config)[0] and config.scorer.kernel == "full":
+        raise bad("scorer.kernel", "must be sum or trace for NTK kernel regression (krr_*)")
     positives = {
         "study.n_trials": config.study.n_trials,
         "study.batch": config.study.batch,

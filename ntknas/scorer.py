@@ -14,6 +14,7 @@ from ntknas.data import probe_batch
 from ntknas.ntk import BN_MODES, IMPLEMENTATIONS, KERNELS, PARAM_SETS, empirical_ntk
 from ntknas.ntk._engine import _check_choice as check_choice
 from ntknas.proxies import activation_codes, kernel_target_alignment, krr_metrics, naswot
+from ntknas.score import list_scores
 from ntknas.spectrum import get_metric, spectrum
 from search_spaces import ArchSpec, SearchSpace, count_flops, count_parameters
 
@@ -61,7 +62,9 @@ class NTKScorer:
         device: ``cpu``, ``cuda`` or ``auto``.
         data: data source (``synthetic``, ``cifar10``, ``imagefolder:PATH``).
         data_dir: root for ``cifar10``.
-        metric: the spectral metric that is the score (its direction is declared).
+        metric: the metric that is the score (its direction is declared): a spectral metric,
+            a proxy, or a combined score (then ``ScoreResult.score`` is None: a combined score
+            ranks a population, see :mod:`ntknas.score`).
         probe: an explicit ``(x, y)`` probe batch, replacing ``data``.
         heldout: > 0 adds that many class-balanced images of the *test* split: the kernel is
             computed on probe + held-out images (BatchNorm statistics over all of them), the
@@ -116,7 +119,7 @@ class NTKScorer:
             raise ValueError(
                 "heldout (kernel regression) needs kernel 'sum' or 'trace', not 'full'"
             )
-        if metric not in PROXY_METRICS:
+        if metric not in PROXY_METRICS and metric not in list_scores():
             get_metric(metric)
         self.batch_size = batch_size
         self.kernel = kernel

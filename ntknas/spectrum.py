@@ -78,10 +78,28 @@ def get_metric(name: str) -> Metric:
 
 
 def metric_direction(name: str) -> str:
-    """``"minimize"`` or ``"maximize"`` for a spectral metric or a cost (params, flops)."""
+    """``"minimize"`` or ``"maximize"`` for an objective: a spectral metric, a non-spectral
+    proxy (``naswot``, ``krr_loss``, ...), a combined score (always maximized), or a cost
+    (``params``, ``flops``: minimized, as budget-like objectives)."""
+    from ntknas.proxies import PROXY_DIRECTIONS
+    from ntknas.score import list_scores
+
     if name in ("params", "flops"):
         return "minimize"
+    if name in list_scores():
+        return "maximize"
+    if name in PROXY_DIRECTIONS:
+        return PROXY_DIRECTIONS[name]
     return get_metric(name).direction
+
+
+def objective_names() -> list[str]:
+    """Every name :func:`metric_direction` knows: spectral metrics, proxies, scores, costs."""
+    from ntknas.proxies import PROXY_DIRECTIONS
+    from ntknas.score import list_scores
+
+    extra = [n for n in PROXY_DIRECTIONS if n not in ("params", "flops")]
+    return list_scores() + list_metrics() + extra + ["params", "flops"]
 
 
 def _probabilities(ev: np.ndarray) -> np.ndarray:

@@ -23,10 +23,32 @@ import search_spaces
 from ntknas.config import Config
 from ntknas.correlate import correlation_row
 from ntknas.data import describe, load_dataset
+from ntknas.proxies import PROXY_DIRECTIONS
+from ntknas.score import aggregate, get_score, list_scores
 from ntknas.spectrum import get_metric, list_metrics
+from ntknas.study._objective import score_row
 from ntknas.study._run import build_parts
 from ntknas.study._storage import create_storage
+from ntknas.theory.evolution import KernelEvolution
 from ntknas.train import train_short
+
+PROXY_NAMES = [n for n in PROXY_DIRECTIONS if n not in ("params", "flops")]
+
+
+def metric_sign(name: str) -> int:
+    """+1 when higher is better for a spectral metric, proxy or combined score."""
+    if name in list_scores():
+        return 1
+    if name in PROXY_DIRECTIONS:
+        return 1 if PROXY_DIRECTIONS[name] == "maximize" else -1
+    return get_metric(name).sign
+
+
+def metric_columns(records: list[dict[str, Any]]) -> list[str]:
+    """Spectral metrics, the proxies every record has, and the combined scores they allow."""
+    have = set.intersection(*(set(r) for r in records)) if records else set()
+    names = list_metrics() + [n for n in PROXY_NAMES if n in have]
+    return names + [n for n in list_scores() if get_score(n).needs() <= have]
 
 
 def choose_architectures(
@@ -37,12 +59,13 @@ def choose_architectures(
     pool = [s.arch for s in space.sample_distinct(k if strategy == "random" else 4 * k, seed)]
     if strategy == "random":
         return pool[:k]
-    scored = []
-    for arch in pool:
-        r = scorer.score(space, arch)
-        if not r.degenerate:
-            scored.append((r.score, arch))
-    scored.sort()
+    results = [scorer.score(space, arch) for arch in pool]
+    results = [r for r in results if not r.degenerate]
+    if scorer.metric in list_scores():
+        values = aggregate([score_row(r) for r in results], scorer.metric)
+    else:
+        values = [r.metrics[scorer.metric] for r in results]
+    scored = sorted(zip(values, (r.arch for r in results)))
     if len(scored) <= k:
         return [a for _, a in scored]
     step = (len(scored) - 1) / (k - 1) if k > 1 else 0
@@ -89,8 +112,13 @@ def run_validate(
     ground_truth: str | None = None,
     target: str = "cifar10_test_acc",
     log: Any = print,
+    kernel_evolution: bool = True,
 ) -> dict[str, Any]:
-    """Score, train and correlate; writes ``results/validate/<name>/``."""
+    """Score, train and correlate; writes ``results/validate/<name>/``.
+
+    With ``kernel_evolution`` the NTK of each trained network is measured on the probe batch at
+    initialization and after every epoch (relative change and label alignment, see
+    :mod:`ntknas.theory.evolution`)."""
     parts = build_parts(config)
     space, scorer = parts.space, parts.scorer
     name = name or config.study.name
@@ -137,13 +165,28 @@ def run_validate(
             torch.manual_seed(t.seed)
             model = space.build(space.parse(arch), num_classes=train_data.num_classes)
         trial = study.ask()
-        trained = train_short(
-            model,
-            train_data,
-            test_data,
-            **t.options(),
-            on_epoch=lambda e, acc, trial=trial: trial.report(acc, e),
-        )
+        tracker = None
+        if kernel_evolution:
+            x_probe, y_probe = scorer.probe
+            tracker = KernelEvolution(
+                x_probe,
+                y_probe,
+                {
+                    "kernel": "trace" if scorer.kernel == "full" else scorer.kernel,
+                    "bn": scorer.bn,
+                    "params": scorer.params,
+                    "implementation": scorer.implementation,
+                },
+                num_classes=scorer.num_classes,
+            )
+            tracker.record(model.to(scorer.device))
+
+        def on_epoch(epoch: int, acc: float, trial=trial, model=model, tracker=tracker) -> None:
+            if tracker is not None:
+                tracker.record(model)
+            trial.report(acc, epoch)
+
+        trained = train_short(model, train_data, test_data, **t.options(), on_epoch=on_epoch)
         attrs = {
             "ntknas:arch": arch,
             "ntknas:hash": space.parse(arch).hash,
@@ -156,6 +199,9 @@ def run_validate(
             "ntknas:epoch_accuracies": trained.epoch_accuracies,
             "ntknas:train_seconds": round(trained.seconds, 2),
         }
+        if tracker is not None:
+            attrs["ntknas:kernel_change"] = tracker.changes
+            attrs["ntknas:kernel_alignment_epochs"] = tracker.alignments
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
         study.tell(trial, trained.final_accuracy)
@@ -179,6 +225,14 @@ def run_validate(
             "degenerate": tr.user_attrs["ntknas:degenerate"],
         }
         row.update(json.loads(tr.user_attrs["ntknas:metrics"]))
+        changes = tr.user_attrs.get("ntknas:kernel_change")
+        if changes:
+            alignments = tr.user_attrs["ntknas:kernel_alignment_epochs"]
+            row["kernel_change_final"] = changes[-1]
+            row["alignment_init"] = alignments[0]
+            row["alignment_final"] = alignments[-1]
+            row["kernel_change_epochs"] = changes
+            row["alignment_epochs"] = alignments
         row["epoch_accuracies"] = tr.user_attrs["ntknas:epoch_accuracies"]
         if table:
             row["table_accuracy"] = table[arch]
@@ -187,11 +241,19 @@ def run_validate(
     folder.mkdir(parents=True, exist_ok=True)
     accuracy = [r["accuracy"] for r in records]
     top = max(1, len(records) // 5)
+    columns = metric_columns(records)
+    population = [
+        {k: (v if v is not None else float("nan")) for k, v in r.items()} for r in records
+    ]
+    for name in list_scores():
+        if name in columns:
+            for r, value in zip(records, aggregate(population, name)):
+                r[name] = float(value)
     correlations = {}
-    for metric in list_metrics():
+    for metric in columns:
         values = [r.get(metric) if r.get(metric) is not None else float("nan") for r in records]
         correlations[metric] = correlation_row(
-            values, accuracy, sign=get_metric(metric).sign, k=top, bootstrap=1000, seed=0
+            values, accuracy, sign=metric_sign(metric), k=top, bootstrap=1000, seed=0
         )
     baselines = {
         cost: correlation_row([r[cost] for r in records], accuracy, k=top, bootstrap=1000, seed=0)
@@ -216,6 +278,7 @@ def run_validate(
         "correlations": correlations,
         "baselines": baselines,
         "accuracy_range": [min(accuracy), max(accuracy)] if accuracy else None,
+        "kernel_evolution": kernel_evolution_summary(records, accuracy, top),
         "seconds_this_run": round(time.perf_counter() - start, 1),
     }
     if table:
@@ -225,10 +288,10 @@ def run_validate(
             metric: correlation_row(
                 [r.get(metric) if r.get(metric) is not None else float("nan") for r in records],
                 table_acc,
-                sign=get_metric(metric).sign,
+                sign=metric_sign(metric),
                 k=top,
             )
-            for metric in list_metrics()
+            for metric in columns
         }
         summary["table_baselines"] = {
             cost: correlation_row([r[cost] for r in records], table_acc, k=top)
@@ -239,7 +302,9 @@ def run_validate(
     written = [{k: v for k, v in r.items() if k != "table_accuracy"} for r in records]
     with (folder / "architectures.csv").open("w", newline="") as f:
         fields = (
-            [key for key in written[0] if key != "epoch_accuracies"] + ["epoch_accuracies"]
+            [key for key in written[0] if not key.endswith("_epochs") and key != "epoch_accuracies"]
+            + [key for key in written[0] if key.endswith("_epochs")]
+            + ["epoch_accuracies"]
             if written
             else ["arch"]
         )
@@ -247,13 +312,57 @@ def run_validate(
         writer.writeheader()
         for r in written:
             writer.writerow(
-                {**r, "epoch_accuracies": " ".join(f"{a:.2f}" for a in r["epoch_accuracies"])}
+                {
+                    **r,
+                    **{
+                        key: " ".join(f"{a:.4g}" for a in r[key])
+                        for key in r
+                        if key.endswith("_epochs")
+                    },
+                    "epoch_accuracies": " ".join(f"{a:.2f}" for a in r["epoch_accuracies"]),
+                }
             )
-    summary["plots"] = _scatter(records, folder, list_metrics() + ["params", "flops"], "accuracy")
+    extra = [
+        c
+        for c in ("kernel_change_final", "alignment_final")
+        if c in (records[0] if records else {})
+    ]
+    summary["plots"] = _scatter(records, folder, columns + ["params", "flops"] + extra, "accuracy")
     (folder / "correlations.json").write_text(json.dumps(summary, indent=2) + "\n")
     (folder / "correlations.md").write_text(format_validate(summary) + "\n")
     log(format_validate(summary))
     return summary
+
+
+def kernel_evolution_summary(
+    records: list[dict[str, Any]], accuracy: list[float], top: int
+) -> dict[str, Any] | None:
+    """Medians per epoch of the kernel's relative change and label alignment, and how the
+    final change / alignment correlate with the trained accuracy."""
+    rows = [r for r in records if "kernel_change_epochs" in r]
+    if not rows:
+        return None
+    import numpy as np
+
+    epochs = min(len(r["kernel_change_epochs"]) for r in rows)
+    acc = [a for r, a in zip(records, accuracy) if "kernel_change_epochs" in r]
+    return {
+        "n": len(rows),
+        "median_change_per_epoch": [
+            float(np.median([r["kernel_change_epochs"][e] for r in rows])) for e in range(epochs)
+        ],
+        "median_alignment_per_epoch": [
+            float(np.median([r["alignment_epochs"][e] for r in rows])) for e in range(epochs)
+        ],
+        "final_change_range": [
+            float(min(r["kernel_change_final"] for r in rows)),
+            float(max(r["kernel_change_final"] for r in rows)),
+        ],
+        "correlations": {
+            name: correlation_row([r[name] for r in rows], acc, k=top)
+            for name in ("kernel_change_final", "alignment_init", "alignment_final")
+        },
+    }
 
 
 def format_validate(summary: dict[str, Any]) -> str:
@@ -278,6 +387,25 @@ def format_validate(summary: dict[str, Any]) -> str:
         lines.append(fmt(name, row))
     for name, row in summary["baselines"].items():
         lines.append(fmt(f"baseline {name}", row))
+    evolution = summary.get("kernel_evolution")
+    if evolution:
+        lines.append("")
+        lines.append(
+            f"NTK during training ({evolution['n']} architectures, probe batch; epoch 0 = init): "
+            "relative change ||K_t - K_0||/||K_0|| and kernel-target alignment, medians per epoch"
+        )
+        lines.append(
+            "  change:    " + " ".join(f"{v:.3f}" for v in evolution["median_change_per_epoch"])
+        )
+        lines.append(
+            "  alignment: " + " ".join(f"{v:.3f}" for v in evolution["median_alignment_per_epoch"])
+        )
+        lo, hi = evolution["final_change_range"]
+        lines.append(f"  final change ranges {lo:.3f} .. {hi:.3f} across architectures")
+        for name, row in evolution["correlations"].items():
+            lines.append(
+                f"  {name:<22} vs accuracy: tau {row['kendall_tau']:>7.3f}  rho {row['spearman_rho']:>7.3f}"
+            )
     if "short_vs_table" in summary:
         row = summary["short_vs_table"]
         lines.append("")

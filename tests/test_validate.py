@@ -73,3 +73,32 @@ def test_validate_stratified_and_ground_truth(tmp_path, table):  # noqa: F811
     assert "short_vs_table" in g and "table_correlations" in g
     # no per-architecture copy of the table's accuracies is written
     assert "table_accuracy" not in (tmp_path / "g" / "architectures.csv").read_text()
+
+
+def test_validate_reports_scores_and_kernel_evolution(tmp_path):
+    """The default objective (ntk-agg-v1) brings kernel regression and NASWOT into the table,
+    and each trained network's NTK is tracked per epoch."""
+    config = load_config(
+        None,
+        [
+            "space.options={cells: 1}",
+            "scorer.batch_size=10",
+            "train.epochs=2",
+            "train.subset=60",
+            "train.batch_size=30",
+        ],
+    )
+    summary = run_validate(
+        config, n_archs=4, storage=None, output_dir=tmp_path, name="k", log=lambda *a: None
+    )
+    for name in ("ntk-agg-v1", "ntk-only-v1", "krr_loss", "krr_accuracy", "naswot", "log_cond"):
+        assert name in summary["correlations"], name
+    evolution = summary["kernel_evolution"]
+    assert evolution["n"] == 4
+    change = evolution["median_change_per_epoch"]
+    assert len(change) == 3 and change[0] == 0.0 and change[-1] > 0.0
+    assert all(-1.0 <= a <= 1.0 for a in evolution["median_alignment_per_epoch"])
+    text = (tmp_path / "k" / "correlations.md").read_text()
+    assert "NTK during training" in text and "ntk-agg-v1" in text
+    header = (tmp_path / "k" / "architectures.csv").read_text().splitlines()[0]
+    assert "kernel_change_final" in header and "alignment_epochs" in header

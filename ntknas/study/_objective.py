@@ -10,8 +10,9 @@ from typing import Any
 
 import optuna
 
+from ntknas.score import aggregate, list_scores
 from ntknas.scorer import NTKScorer, ScoreResult
-from ntknas.spectrum import get_metric, metric_direction
+from ntknas.spectrum import metric_direction, objective_names
 from search_spaces import ArchSpec, SearchSpace
 
 ATTR_PREFIX = "ntknas:"
@@ -69,6 +70,11 @@ class ScoreCache:
 
     def __len__(self) -> int:
         return len(self._results)
+
+    def results(self) -> list[ScoreResult]:
+        """Every cached result (a snapshot)."""
+        with self._lock:
+            return list(self._results.values())
 
     def __contains__(self, key: str) -> bool:
         return key in self._results
@@ -142,9 +148,29 @@ def evaluate_spec(
             values.append(float(result.params))
         elif name == "flops":
             values.append(float(result.flops))
+        elif name in list_scores():
+            values.append(population_score(result, name, cache))
         else:
             values.append(result.metrics[name])
     return values
+
+
+def score_row(result: ScoreResult) -> dict[str, float]:
+    """The metrics of a result plus its params and FLOPs: one row of a score population."""
+    return {**result.metrics, "params": float(result.params), "flops": float(result.flops)}
+
+
+def population_score(result: ScoreResult, rule: str, cache: ScoreCache | None) -> float:
+    """A combined score of ``result`` ranked among every non-degenerate result in ``cache``
+    (the architectures this study has scored so far, here or in the storage it was warmed
+    from). Early trials are ranked among few; ``ntknas report`` ranks the final population."""
+    others = [
+        r
+        for r in (cache.results() if cache is not None else [])
+        if not r.degenerate and r.hash != result.hash
+    ]
+    rows = [score_row(result)] + [score_row(r) for r in others]
+    return float(aggregate(rows, rule)[0])
 
 
 def make_objective(
@@ -160,8 +186,10 @@ def make_objective(
     Args:
         space: where architectures come from (``space.suggest(trial)``).
         scorer: computes the NTK and its metrics.
-        metric: one metric name, or several (multi-objective; ``params`` and ``flops`` allowed
-            after the first). Create the study with
+        metric: one objective name, or several (multi-objective; ``params`` and ``flops``
+            allowed after the first): a combined score such as ``"ntk-agg-v1"`` (ranked among
+            the architectures scored so far; the scorer needs ``heldout`` and ``proxies`` for
+            its components), a spectral metric, or a proxy. Create the study with
             ``directions=objective_directions(metrics)``.
         budget: ``Budget(max_params=..., max_flops=...)``; recorded with
             ``trial.set_constraint`` (feasible when ≤ 0), for constraint-aware samplers.
@@ -181,8 +209,8 @@ def make_objective(
     """
     objectives = [metric] if isinstance(metric, str) else list(metric)
     for name in objectives:
-        if name not in ("params", "flops"):
-            get_metric(name)
+        if name not in objective_names():
+            raise ValueError(f"unknown objective {name!r}; known: {', '.join(objective_names())}")
     if isinstance(budget, dict):
         budget = Budget(**budget)
     cache = cache if cache is not None else ScoreCache()

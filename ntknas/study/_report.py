@@ -11,8 +11,12 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from ntknas.proxies import PROXY_DIRECTIONS
+from ntknas.score import aggregate, list_scores
 from ntknas.spectrum import list_metrics, metric_direction
 from ntknas.study._objective import ATTR_PREFIX
+
+PROXY_COLUMNS = [n for n in PROXY_DIRECTIONS if n not in ("params", "flops")]
 
 
 def ranking_rows(study: optuna.Study, metric: str | None = None) -> list[dict[str, Any]]:
@@ -47,7 +51,7 @@ def ranking_rows(study: optuna.Study, metric: str | None = None) -> list[dict[st
                 "params": attrs.get(ATTR_PREFIX + "params"),
                 "flops": attrs.get(ATTR_PREFIX + "flops"),
             }
-            for name in list_metrics():
+            for name in list_metrics() + PROXY_COLUMNS:
                 row[name] = attrs.get(ATTR_PREFIX + name)
             if pareto:
                 row["pareto"] = t.number in pareto
@@ -56,6 +60,14 @@ def ranking_rows(study: optuna.Study, metric: str | None = None) -> list[dict[st
             rows.append(row)
         elif t.state == TrialState.FAIL:
             failed.append((h, t))
+    if metric in list_scores() and rows:
+        # A combined score ranks the final population of completed architectures.
+        population = [
+            {k: (v if v is not None else float("nan")) for k, v in r.items() if k != "arch"}
+            for r in rows
+        ]
+        for row, value in zip(rows, aggregate(population, metric)):
+            row["score"] = float(value)
     rows.sort(
         key=lambda r: (sign * r["score"] if r["score"] is not None else float("inf"), r["trial"])
     )
@@ -75,7 +87,7 @@ def ranking_rows(study: optuna.Study, metric: str | None = None) -> list[dict[st
             "params": attrs.get(ATTR_PREFIX + "params"),
             "flops": attrs.get(ATTR_PREFIX + "flops"),
         }
-        for name in list_metrics():
+        for name in list_metrics() + PROXY_COLUMNS:
             row[name] = attrs.get(ATTR_PREFIX + name)
         if pareto:
             row["pareto"] = False

@@ -11,8 +11,9 @@ from typing import Any
 import optuna
 
 import search_spaces
-from ntknas.config import Config
+from ntknas.config import Config, scorer_needs
 from ntknas.data import describe
+from ntknas.score import list_scores
 from ntknas.scorer import NTKScorer
 from ntknas.study._objective import Budget, ScoreCache, objective_directions
 from ntknas.study._report import write_results
@@ -34,6 +35,9 @@ def build_parts(config: Config) -> SearchParts:
     """The search space, scorer, objectives and budget a config describes."""
     space = search_spaces.create_search_space(config.space.name, **config.space.options)
     s = config.scorer
+    needs_krr, needs_proxies = scorer_needs(config)
+    heldout = s.heldout if s.heldout is not None else (s.batch_size if needs_krr else 0)
+    proxies = s.proxies if s.proxies is not None else needs_proxies
     scorer = NTKScorer(
         batch_size=s.batch_size,
         kernel=s.kernel,
@@ -46,6 +50,8 @@ def build_parts(config: Config) -> SearchParts:
         data=s.data,
         data_dir=s.data_dir,
         metric=config.study.objectives[0],
+        heldout=heldout,
+        proxies=proxies,
     )
     budget = Budget(config.study.budget.max_params, config.study.budget.max_flops)
     return SearchParts(space, scorer, list(config.study.objectives), budget)
@@ -131,6 +137,19 @@ def run_search(
         f"probe data: {describe(config.scorer.data, config.scorer.data_dir)}, "
         f"batch {config.scorer.batch_size}, kernel={config.scorer.kernel}, bn={config.scorer.bn}, "
         f"device={parts.scorer.device}"
+        + (
+            f", + {parts.scorer.heldout} held-out test images for NTK kernel regression"
+            if parts.scorer.heldout
+            else ""
+        )
+    )
+    log(
+        f"score: {parts.objectives[0]}"
+        + (
+            " (ranked among the scored architectures)"
+            if parts.objectives[0] in list_scores()
+            else ""
+        )
     )
     if config.study.enqueue:
         enqueue_architectures(study, parts.space, config.study.enqueue)
