@@ -254,6 +254,27 @@ def cmd_bench(args: argparse.Namespace) -> int:
             methods=args.methods,
         )
         return _emit(args, result, format_speed)
+    if args.bench == "theory":
+        from ntknas.bench.theory import format_theory, run_theory
+
+        for name in ("widths", "landmarks", "features"):
+            value = getattr(args, name)
+            if value is not None:
+                try:
+                    setattr(args, name, [int(v) for v in value.split(",")])
+                except ValueError:
+                    raise UsageError(
+                        f"--{name} must be comma-separated integers, got {value!r}"
+                    ) from None
+        result = run_theory(
+            widths=args.widths,
+            seeds=args.seeds,
+            landmarks=args.landmarks,
+            features=args.features,
+            n=args.n,
+            plot_prefix=args.output,
+        )
+        return _emit(args, result, format_theory)
     if args.bench == "nb201":
         from ntknas.bench.nb201 import format_nb201, run_nb201
 
@@ -402,7 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_validate)
 
-    p = sub.add_parser("bench", help="benchmarks: speed | nb201 | throughput")
+    p = sub.add_parser("bench", help="benchmarks: speed | nb201 | throughput | theory")
     bench = p.add_subparsers(dest="bench", parser_class=_Parser)
     b = bench.add_parser("speed", help="NTK implementations vs one training step")
     b.add_argument("--space", default="nb201")
@@ -454,6 +475,16 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--implementation", default="auto")
     b.add_argument("--output", default=None, help="write PREFIX.json and PREFIX.md")
     b.add_argument("--json", action="store_true")
+    b = bench.add_parser(
+        "theory", help="empirical vs analytic NTK convergence; Nystrom / random-features errors"
+    )
+    b.add_argument("--widths", default=None, help="comma-separated MLP widths")
+    b.add_argument("--seeds", type=int, default=5)
+    b.add_argument("--landmarks", default=None, help="comma-separated Nystrom landmark counts")
+    b.add_argument("--features", default=None, help="comma-separated random-feature counts")
+    b.add_argument("--n", type=int, default=2000, help="training points of the regression")
+    b.add_argument("--output", default=None, help="write PREFIX.json, PREFIX.md and PREFIX_*.png")
+    b.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench)
     return parser
 
@@ -470,7 +501,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help()
             return 2
         if args.command == "bench" and args.bench is None:
-            raise UsageError("ntknas bench: choose one of speed, nb201, throughput")
+            raise UsageError("ntknas bench: choose one of speed, nb201, throughput, theory")
         return int(args.func(args) or 0)
     except SystemExit as exit_:  # --help / --version
         return int(exit_.code or 0)
