@@ -153,3 +153,33 @@ def test_throughput_contract():
     assert r["n"] == 2 and r["archs_per_second"] > 0 and r["peak_memory_bytes"] > 0
     assert {"build", "forward", "backward", "gram", "eigendecomposition"} <= set(r["phases"])
     assert abs(sum(r["phases"].values()) - 1.0) < 0.05
+
+
+def test_nb201_bench_with_kernel_regression_and_proxies(table, capsys):
+    code = main(
+        ["bench", "nb201", "--ground-truth", str(table), "--target", "acc", "--batch-size", "6"]
+        + ["--heldout", "6", "--proxies", "--json"]
+    )
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["default_score"] == "ntk-agg-v1" and out["heldout"] == 6
+    for name in ("ntk-agg-v1", "ntk-only-v1", "krr_loss", "krr_accuracy", "naswot", "log_cond"):
+        assert name in out["correlations"], name
+
+
+def test_theory_bench_contract(tmp_path, capsys):
+    prefix = tmp_path / "theory"
+    code = main(
+        ["bench", "theory", "--widths", "16,256", "--seeds", "2", "--landmarks", "10,100"]
+        + ["--features", "64,1024", "--n", "150", "--json", "--output", str(prefix)]
+    )
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    rows = out["convergence"]["rows"]
+    assert rows[1]["median_relative_error"] < rows[0]["median_relative_error"]
+    assert out["convergence"]["slope"] < -0.2
+    nystrom = out["approximations"]["nystrom"]
+    assert nystrom[1]["relative_error"] < nystrom[0]["relative_error"]
+    for suffix in (".json", ".md", "_convergence.png", "_approximations.png"):
+        assert (tmp_path / f"theory{suffix}").is_file(), suffix
+    assert main(["bench", "theory", "--widths", "a,b"]) == 2

@@ -92,3 +92,37 @@ def test_screen_records_failures_and_goes_on(space, scorer, monkeypatch):
     failed = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
     assert any(t.user_attrs["ntknas:fail_reason"].startswith("out of memory") for t in failed)
     assert len(study.trials) == 4
+
+
+def test_combined_score_objective_ranks_the_population(space):
+    """ntk-agg-v1 needs kernel regression and NASWOT; each trial's value is its rank-aggregate
+    among the architectures scored so far, and the report re-ranks the final population."""
+    from ntknas.score import aggregate
+    from ntknas.scorer import NTKScorer
+    from ntknas.study import ranking_rows
+    from ntknas.study._objective import score_row
+
+    scorer = NTKScorer(batch_size=8, heldout=8, proxies=True, metric="ntk-agg-v1")
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+    study.set_user_attr("ntknas:objectives", ["ntk-agg-v1"])
+    objective = make_objective(space, scorer, "ntk-agg-v1")
+    study.optimize(objective, n_trials=6, catch=(DegenerateKernelError,))
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(done) >= 3
+    first = done[0]
+    assert first.value == pytest.approx(0.0)  # alone in its population: best in every component
+    for t in done:
+        for name in ("krr_loss", "krr_accuracy", "naswot", "log_cond"):
+            assert t.user_attrs[f"ntknas:{name}"] is not None
+        assert t.value <= 0.0
+    rows = [r for r in ranking_rows(study) if r["rank"] is not None]
+    results = {r.hash: r for r in objective.cache.results()}
+    population = [score_row(results[r["hash"]]) for r in rows]
+    assert [r["score"] for r in rows] == pytest.approx(list(aggregate(population, "ntk-agg-v1")))
+    assert [r["score"] for r in rows] == sorted((r["score"] for r in rows), reverse=True)
+    assert "naswot" in rows[0] and "krr_loss" in rows[0]
+
+
+def test_unknown_objective_is_refused(space, scorer):
+    with pytest.raises(ValueError, match="unknown objective 'nope'"):
+        make_objective(space, scorer, "nope")

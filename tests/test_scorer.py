@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+import search_spaces
+from ntknas.ntk import empirical_ntk
+from ntknas.scorer import NTKScorer
+from ntknas.spectrum import spectrum
+
+
+def test_heldout_images_extend_the_kernel_not_the_spectrum():
+    """Without BatchNorm the probe block of the (probe + held-out) kernel is the probe kernel:
+    the spectral metrics do not depend on the held-out images."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Flatten(),
+        torch.nn.Linear(3 * 32 * 32, 16),
+        torch.nn.ReLU(),
+        torch.nn.Linear(16, 10),
+    )
+    scorer = NTKScorer(batch_size=10, heldout=10, proxies=True)
+    result = scorer.score_model(model)
+    x, y = scorer.probe
+    held_x, held_y = scorer.heldout_batch
+    assert held_x.shape == x.shape and not torch.equal(held_x, x)  # the test split
+    assert torch.bincount(held_y).tolist() == [1] * 10  # class-balanced
+    alone = spectrum(empirical_ntk(model, x))
+    assert result.metrics["log_cond"] == pytest.approx(alone["log_cond"], rel=1e-4)
+    for name in ("krr_accuracy", "krr_loss", "naswot", "kernel_alignment"):
+        assert name in result.metrics
+    assert {"kernel_regression", "naswot"} <= set(result.phases)
+
+
+def test_combined_score_as_scorer_metric_and_bad_settings():
+    space = search_spaces.create_search_space("nb201", cells=1)
+    r = NTKScorer(batch_size=6, heldout=4, proxies=True, metric="ntk-agg-v1").score(
+        space, space.sample(0)
+    )
+    assert r.score is None  # a combined score ranks a population, not one architecture
+    with pytest.raises(ValueError, match="'sum' or 'trace'"):
+        NTKScorer(kernel="full", heldout=4)
+    with pytest.raises(ValueError, match="heldout"):
+        NTKScorer(heldout=-1)
