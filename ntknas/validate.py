@@ -198,6 +198,7 @@ def run_validate(
             ),
             "ntknas:epoch_accuracies": trained.epoch_accuracies,
             "ntknas:train_seconds": round(trained.seconds, 2),
+            "ntknas:scorer_settings": json.dumps(scorer.settings(), sort_keys=True),
         }
         if tracker is not None:
             attrs["ntknas:kernel_change"] = tracker.changes
@@ -205,9 +206,11 @@ def run_validate(
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
         study.tell(trial, trained.final_accuracy)
+        shown = config.study.objectives[0]
+        shown = "log_cond" if shown in list_scores() else shown
         log(
             f"[{i + 1}/{len(archs)}] {arch}  acc {trained.final_accuracy:.2f}%  "
-            f"{result.metrics.get(config.study.objectives[0], float('nan')):.4g}  "
+            f"{shown} {result.metrics.get(shown, float('nan')):.4g}  "
             f"({trained.seconds:.0f} s)"
         )
     trials = {
@@ -215,8 +218,15 @@ def run_validate(
         for tr in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     }
     records = []
+    current_settings = json.dumps(scorer.settings(), sort_keys=True)
     for arch in archs:
         tr = trials[arch]
+        metrics = json.loads(tr.user_attrs["ntknas:metrics"])
+        if tr.user_attrs.get("ntknas:scorer_settings") != current_settings:
+            # Trained under other scorer settings (a resumed study): the training stands, the
+            # training-free metrics are recomputed with the current scorer (not stored).
+            fresh = scorer.score(space, arch)
+            metrics = {k: (v if v == v else None) for k, v in fresh.metrics.items()}
         row: dict[str, Any] = {
             "arch": arch,
             "accuracy": tr.value,
@@ -224,7 +234,7 @@ def run_validate(
             "flops": tr.user_attrs["ntknas:flops"],
             "degenerate": tr.user_attrs["ntknas:degenerate"],
         }
-        row.update(json.loads(tr.user_attrs["ntknas:metrics"]))
+        row.update(metrics)
         changes = tr.user_attrs.get("ntknas:kernel_change")
         if changes:
             alignments = tr.user_attrs["ntknas:kernel_alignment_epochs"]
