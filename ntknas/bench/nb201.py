@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import random
+import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,24 @@ def available_scores(population: list[dict[str, Any]]) -> list[str]:
     return [name for name in list_scores() if get_score(name).needs() <= have]
 
 
+def ablate(population: list[dict[str, Any]], acc: list[float], rule_name: str) -> dict[str, Any]:
+    """τ/ρ of the rule without each component, and of each component alone (same aggregation)."""
+    from ntknas.score import ScoreRule
+
+    rule = get_score(rule_name)
+    out: dict[str, Any] = {"without": {}, "alone": {}}
+    for name in rule.components:
+        rest = {k: v for k, v in rule.components.items() if k != name}
+        if rest:
+            r = correlation_row(list(aggregate(population, ScoreRule("-", rest))), acc)
+            out["without"][name] = {k: r[k] for k in ("kendall_tau", "spearman_rho")}
+        alone = correlation_row(
+            list(aggregate(population, ScoreRule("-", {name: rule.components[name]}))), acc
+        )
+        out["alone"][name] = {k: alone[k] for k in ("kendall_tau", "spearman_rho")}
+    return out
+
+
 def setting_name(s: dict[str, Any]) -> str:
     return f"{s['kernel']}/{s['bn']}/{s['params']}/{s['repeats']}"
 
@@ -154,6 +173,7 @@ def run_nb201(
                 iterator = tqdm(rows, desc=setting_name(s), unit="arch")
             start = time.perf_counter()
             scoring_seconds = 0.0
+            phase_times: dict[str, list[float]] = {}
             for arch, _ in iterator:
                 extra = f"h{heldout}|p{int(proxies)}|" if heldout or proxies else ""
                 key = f"{setting_name(s)}|{batch_size}|{data}|{seed}|{extra}{arch}"
@@ -168,11 +188,14 @@ def run_nb201(
                         "params": r.params,
                         "flops": r.flops,
                         "seconds": r.seconds,
+                        "phases": r.phases,
                     }
                     if cache_file is not None:
                         cache_file.write(json.dumps(entry) + "\n")
                         cache_file.flush()
                 scoring_seconds += float(entry.get("seconds", 0.0))
+                for phase, value in entry.get("phases", {}).items():
+                    phase_times.setdefault(phase, []).append(float(value))
                 metrics.append(entry["metrics"])
                 degenerate.append(entry["degenerate"])
                 costs[arch] = (entry["params"], entry["flops"])
@@ -196,8 +219,10 @@ def run_nb201(
                 table[name] = correlation_row(
                     values, acc, sign=1 if direction == "maximize" else -1
                 )
+            ablation = {}
             for name in available_scores(population):
                 table[name] = correlation_row(list(aggregate(population, name)), acc)
+                ablation[name] = ablate(population, acc, name)
             results[setting_name(s)] = {
                 "settings": s,
                 "correlations": table,
@@ -206,6 +231,10 @@ def run_nb201(
                 "wall_seconds": seconds,
                 "scoring_seconds": scoring_seconds,
                 "archs_per_second": len(rows) / scoring_seconds if scoring_seconds > 0 else None,
+                "median_phase_seconds": {
+                    k: float(statistics.median(v)) for k, v in phase_times.items()
+                },
+                "ablation": ablation,
             }
     finally:
         if cache_file is not None:
@@ -261,6 +290,22 @@ def format_nb201(result: dict[str, Any]) -> str:
         lines.append(
             f"{'':<22} ({block['degenerate']} degenerate kernels, {block['archs_per_second']:.2f} arch/s)"
         )
+    for name, block in result["settings"].items():
+        if block.get("median_phase_seconds"):
+            phases = ", ".join(f"{k} {v:.3f}" for k, v in block["median_phase_seconds"].items())
+            lines.append(f"{name}: median seconds per architecture: {phases}")
+        for rule, ab in block.get("ablation", {}).items():
+            lines.append(f"ablation of {rule} ({name}): tau / rho")
+            for comp, r in ab["alone"].items():
+                without = ab["without"].get(comp)
+                rest = (
+                    f"without it {without['kendall_tau']:.3f} / {without['spearman_rho']:.3f}"
+                    if without
+                    else ""
+                )
+                lines.append(
+                    f"  {comp:<20} alone {r['kendall_tau']:.3f} / {r['spearman_rho']:.3f}   {rest}"
+                )
     for name, row in result["baselines"].items():
         lines.append(
             f"{'baseline':<22} {name:<22} {row['kendall_tau']:>7.3f} {row['spearman_rho']:>7.3f} "
