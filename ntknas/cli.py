@@ -63,8 +63,11 @@ def cmd_score(args: argparse.Namespace) -> int:
         data=args.data,
         data_dir=args.data_dir,
         metric=args.metric,
+        heldout=args.heldout,
+        proxies=args.proxies,
     )
     _ = scorer.probe  # load data first: a data error is a usage error, not a scoring failure
+    _ = scorer.heldout_batch
     start = time.perf_counter()
     result = scorer.score(space, spec)
     seconds = time.perf_counter() - start
@@ -366,6 +369,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--arch", required=True, help="the architecture's text form")
     p.add_argument("--space-option", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--metric", default="log_cond", help="metric reported as the score")
+    p.add_argument(
+        "--heldout",
+        type=int,
+        default=0,
+        help="held-out test images for NTK kernel regression (adds krr_accuracy, krr_loss)",
+    )
+    p.add_argument("--proxies", action="store_true", help="add naswot and kernel_alignment")
     _add_scorer_options(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_score)

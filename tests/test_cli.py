@@ -33,6 +33,15 @@ def test_score_json(capsys):
     assert out["metrics"]["cond"] > 1 and out["params"] > 0
 
 
+def test_score_with_kernel_regression_and_proxies(capsys):
+    argv = ["score", "--space", "nb201", "--arch", ARCH, "--space-option", "cells=1"]
+    assert main(argv + ["--batch-size", "8", "--heldout", "8", "--proxies", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {"krr_accuracy", "krr_loss", "naswot", "kernel_alignment"} <= set(out["metrics"])
+    assert main(argv + ["--kernel", "full", "--heldout", "4"]) == 2
+    assert "kernel regression" in capsys.readouterr().err
+
+
 def test_score_text_and_degenerate(capsys):
     disconnected = "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|skip_connect~2|"
     assert (
