@@ -255,10 +255,10 @@ def run_validate(
     population = [
         {k: (v if v is not None else float("nan")) for k, v in r.items()} for r in records
     ]
-    for name in list_scores():
-        if name in columns:
-            for r, value in zip(records, aggregate(population, name)):
-                r[name] = float(value)
+    for rule in list_scores():
+        if rule in columns:
+            for r, value in zip(records, aggregate(population, rule)):
+                r[rule] = float(value)
     correlations = {}
     for metric in columns:
         values = [r.get(metric) if r.get(metric) is not None else float("nan") for r in records]

@@ -93,6 +93,7 @@ def test_validate_reports_scores_and_kernel_evolution(tmp_path):
     )
     for name in ("ntk-agg-v1", "ntk-only-v1", "krr_loss", "krr_accuracy", "naswot", "log_cond"):
         assert name in summary["correlations"], name
+    assert summary["name"] == "k"
     evolution = summary["kernel_evolution"]
     assert evolution["n"] == 4
     change = evolution["median_change_per_epoch"]
