@@ -95,6 +95,50 @@ def activation_codes(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return torch.cat([c.to(x.device) for c in codes], dim=1)
 
 
+def activation_agreement(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """NASWOT's Hamming-similarity kernel K_H (B, B), float64, accumulated rectifier by rectifier.
+
+    Equal to ``c cᵀ + (1−c)(1−c)ᵀ`` of :func:`activation_codes` but never holds the
+    (B, units) pattern matrix: each rectifier adds ``(units_l + s_l s_lᵀ) / 2`` with
+    s_l = ±1 its sign pattern, so memory is one layer's activations.
+
+    Example:
+        >>> net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+        >>> x = torch.randn(5, 4)
+        >>> c = activation_codes(net, x).double()
+        >>> torch.allclose(activation_agreement(net, x), c @ c.T + (1 - c) @ (1 - c).T)
+        True
+    """
+    b = x.shape[0]
+    total = torch.zeros(b, b, dtype=torch.float64, device=x.device)
+
+    def record(_module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
+        signs = (inputs[0].detach().reshape(b, -1) > 0).to(torch.float32) * 2 - 1
+        gram = signs @ signs.T  # exact: |entries| <= units < 2**24 per layer
+        total.add_((gram.to(torch.float64) + signs.shape[1]) / 2)
+
+    handles = [
+        m.register_forward_pre_hook(record) for m in model.modules() if isinstance(m, RECTIFIERS)
+    ]
+    try:
+        with _preserved(model), torch.no_grad():
+            model.train()
+            for m in model.modules():
+                if isinstance(m, nn.modules.dropout._DropoutNd):
+                    m.eval()
+            logits_of(model(x))
+    finally:
+        for h in handles:
+            h.remove()
+    return total
+
+
+def naswot_from_kernel(k: torch.Tensor) -> float:
+    """log|K_H| of an agreement kernel; ``-inf`` when singular."""
+    sign, logdet = torch.linalg.slogdet(k.detach().to("cpu", torch.float64))
+    return float(logdet) if float(sign) > 0 else -math.inf
+
+
 def naswot(codes: torch.Tensor) -> float:
     """log|K_H| where K_H[i, j] = units on which patterns i and j agree (NASWOT's score).
 

@@ -13,7 +13,12 @@ from torch import nn
 from ntknas.data import probe_batch
 from ntknas.ntk import BN_MODES, IMPLEMENTATIONS, KERNELS, PARAM_SETS, empirical_ntk
 from ntknas.ntk._engine import _check_choice as check_choice
-from ntknas.proxies import activation_codes, kernel_target_alignment, krr_metrics, naswot
+from ntknas.proxies import (
+    activation_agreement,
+    kernel_target_alignment,
+    krr_metrics,
+    naswot_from_kernel,
+)
 from ntknas.score import list_scores
 from ntknas.spectrum import get_metric, spectrum
 from search_spaces import ArchSpec, SearchSpace, count_flops, count_parameters
@@ -211,7 +216,7 @@ class NTKScorer:
         if self.proxies:
             t = time.perf_counter()
             metrics["kernel_alignment"] = kernel_target_alignment(K, labels, self.num_classes)
-            metrics["naswot"] = naswot(activation_codes(model, self.probe[0]))
+            metrics["naswot"] = naswot_from_kernel(activation_agreement(model, self.probe[0]))
             phases["naswot"] = time.perf_counter() - t
         t = time.perf_counter()
         flops = count_flops(model.cpu(), tuple(self.probe[0].shape[1:]))

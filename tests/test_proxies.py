@@ -72,3 +72,15 @@ def test_kernel_target_alignment_bounds():
     y = one_hot_targets(labels, 3)
     assert kernel_target_alignment(y @ y.T, labels) == pytest.approx(1.0)
     assert abs(kernel_target_alignment(torch.eye(6), labels)) < 1.0
+
+
+def test_streamed_agreement_kernel_equals_the_code_matrix_one():
+    from ntknas.proxies import activation_agreement, naswot_from_kernel
+
+    torch.manual_seed(1)
+    model = SmallCNN()
+    x = torch.randn(6, 3, 8, 8)
+    c = activation_codes(model, x).double()
+    k = activation_agreement(model, x)
+    assert torch.equal(k, c @ c.T + (1 - c) @ (1 - c).T)
+    assert naswot_from_kernel(k) == pytest.approx(naswot(c.bool()), rel=1e-12)
