@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import nn
@@ -60,6 +60,30 @@ def _preserved(model: nn.Module) -> Iterator[None]:
             m.training = flag
 
 
+def _rectifier_pass(
+    model: nn.Module, x: torch.Tensor, record: Callable[[torch.Tensor], None]
+) -> None:
+    """One no-grad train-mode forward (dropout off) calling ``record`` with every rectifier's
+    input; the model's flags and buffers are restored."""
+
+    def hook(_module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
+        record(inputs[0].detach())
+
+    handles = [
+        m.register_forward_pre_hook(hook) for m in model.modules() if isinstance(m, RECTIFIERS)
+    ]
+    try:
+        with _preserved(model), torch.no_grad():
+            model.train()
+            for m in model.modules():
+                if isinstance(m, nn.modules.dropout._DropoutNd):
+                    m.eval()
+            logits_of(model(x))
+    finally:
+        for h in handles:
+            h.remove()
+
+
 def activation_codes(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Binary activation patterns (B, units): 1 where a rectifier's input is positive.
 
@@ -73,23 +97,7 @@ def activation_codes(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         torch.Size([5, 8])
     """
     codes: list[torch.Tensor] = []
-
-    def record(_module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
-        codes.append((inputs[0].detach() > 0).reshape(inputs[0].shape[0], -1))
-
-    handles = [
-        m.register_forward_pre_hook(record) for m in model.modules() if isinstance(m, RECTIFIERS)
-    ]
-    try:
-        with _preserved(model), torch.no_grad():
-            model.train()
-            for m in model.modules():
-                if isinstance(m, nn.modules.dropout._DropoutNd):
-                    m.eval()
-            logits_of(model(x))
-    finally:
-        for h in handles:
-            h.remove()
+    _rectifier_pass(model, x, lambda u: codes.append((u > 0).reshape(u.shape[0], -1)))
     if not codes:
         return torch.zeros(x.shape[0], 0, dtype=torch.bool, device=x.device)
     return torch.cat([c.to(x.device) for c in codes], dim=1)
@@ -112,24 +120,12 @@ def activation_agreement(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     b = x.shape[0]
     total = torch.zeros(b, b, dtype=torch.float64, device=x.device)
 
-    def record(_module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
-        signs = (inputs[0].detach().reshape(b, -1) > 0).to(torch.float32) * 2 - 1
+    def record(u: torch.Tensor) -> None:
+        signs = (u.reshape(b, -1) > 0).to(torch.float32) * 2 - 1
         gram = signs @ signs.T  # exact: |entries| <= units < 2**24 per layer
         total.add_((gram.to(torch.float64) + signs.shape[1]) / 2)
 
-    handles = [
-        m.register_forward_pre_hook(record) for m in model.modules() if isinstance(m, RECTIFIERS)
-    ]
-    try:
-        with _preserved(model), torch.no_grad():
-            model.train()
-            for m in model.modules():
-                if isinstance(m, nn.modules.dropout._DropoutNd):
-                    m.eval()
-            logits_of(model(x))
-    finally:
-        for h in handles:
-            h.remove()
+    _rectifier_pass(model, x, record)
     return total
 
 

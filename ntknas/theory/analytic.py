@@ -42,6 +42,18 @@ ACTIVATIONS = CLOSED_FORM + tuple(QUADRATURE)
 PARAMETERIZATIONS = ("ntk", "standard")
 
 
+def check_names(activation: str, parameterization: str) -> None:
+    """ValueError naming an unsupported activation or parameterization and the allowed ones."""
+    if activation not in ACTIVATIONS:
+        raise ValueError(
+            f"unsupported activation {activation!r}; allowed: {', '.join(ACTIVATIONS)}"
+        )
+    if parameterization not in PARAMETERIZATIONS:
+        raise ValueError(
+            f"unknown parameterization {parameterization!r}; allowed: {', '.join(PARAMETERIZATIONS)}"
+        )
+
+
 def _erf(u: np.ndarray) -> np.ndarray:
     from scipy.special import erf
 
@@ -176,14 +188,7 @@ def analytic_ntk(
         >>> ntk.shape, bool((ntk - ntk.T).abs().max() < 1e-12)
         (torch.Size([4, 4]), True)
     """
-    if activation not in ACTIVATIONS:
-        raise ValueError(
-            f"unsupported activation {activation!r}; allowed: {', '.join(ACTIVATIONS)}"
-        )
-    if parameterization not in PARAMETERIZATIONS:
-        raise ValueError(
-            f"unknown parameterization {parameterization!r}; allowed: {', '.join(PARAMETERIZATIONS)}"
-        )
+    check_names(activation, parameterization)
     if not isinstance(depth, int) or depth < 0:
         raise ValueError(f"depth must be a non-negative integer (hidden layers), got {depth!r}")
     if not weight_var > 0:

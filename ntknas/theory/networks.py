@@ -8,7 +8,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from ntknas.theory.analytic import ACTIVATIONS, PARAMETERIZATIONS
+from ntknas.theory.analytic import check_names
 
 TORCH_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "relu": torch.relu,
@@ -86,14 +86,7 @@ def mlp(
         >>> net(torch.randn(5, 3)).shape
         torch.Size([5, 1])
     """
-    if activation not in ACTIVATIONS:
-        raise ValueError(
-            f"unsupported activation {activation!r}; allowed: {', '.join(ACTIVATIONS)}"
-        )
-    if parameterization not in PARAMETERIZATIONS:
-        raise ValueError(
-            f"unknown parameterization {parameterization!r}; allowed: {', '.join(PARAMETERIZATIONS)}"
-        )
+    check_names(activation, parameterization)
     kw = {"weight_var": weight_var, "bias_var": bias_var, "parameterization": parameterization}
     layers: list[nn.Module] = []
     fan_in = in_features
