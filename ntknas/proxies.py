@@ -32,6 +32,9 @@ PROXY_DIRECTIONS: dict[str, str] = {
     "flops": "maximize",
 }
 
+#: The per-architecture proxies the scorer can add to the spectral metrics.
+PROXY_METRICS: tuple[str, ...] = tuple(n for n in PROXY_DIRECTIONS if n not in ("params", "flops"))
+
 #: Activations whose input sign defines the on/off pattern.
 RECTIFIERS: tuple[type[nn.Module], ...] = (
     nn.ReLU,

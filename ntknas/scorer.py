@@ -14,6 +14,7 @@ from ntknas.data import probe_batch
 from ntknas.ntk import BN_MODES, IMPLEMENTATIONS, KERNELS, PARAM_SETS, empirical_ntk
 from ntknas.ntk._engine import _check_choice as check_choice
 from ntknas.proxies import (
+    PROXY_METRICS,
     activation_agreement,
     kernel_target_alignment,
     krr_metrics,
@@ -22,8 +23,6 @@ from ntknas.proxies import (
 from ntknas.score import list_scores
 from ntknas.spectrum import get_metric, spectrum
 from search_spaces import ArchSpec, SearchSpace, count_flops, count_parameters
-
-PROXY_METRICS = ("krr_accuracy", "krr_loss", "naswot", "kernel_alignment")
 
 
 def resolve_device(device: str) -> torch.device:

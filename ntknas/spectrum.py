@@ -95,11 +95,10 @@ def metric_direction(name: str) -> str:
 
 def objective_names() -> list[str]:
     """Every name :func:`metric_direction` knows: spectral metrics, proxies, scores, costs."""
-    from ntknas.proxies import PROXY_DIRECTIONS
+    from ntknas.proxies import PROXY_METRICS
     from ntknas.score import list_scores
 
-    extra = [n for n in PROXY_DIRECTIONS if n not in ("params", "flops")]
-    return list_scores() + list_metrics() + extra + ["params", "flops"]
+    return list_scores() + list_metrics() + list(PROXY_METRICS) + ["params", "flops"]
 
 
 def _probabilities(ev: np.ndarray) -> np.ndarray:

@@ -23,31 +23,25 @@ import search_spaces
 from ntknas.config import Config
 from ntknas.correlate import correlation_row
 from ntknas.data import describe, load_dataset
-from ntknas.proxies import PROXY_DIRECTIONS
+from ntknas.proxies import PROXY_METRICS
 from ntknas.score import aggregate, get_score, list_scores
-from ntknas.spectrum import get_metric, list_metrics
+from ntknas.spectrum import list_metrics, metric_direction
 from ntknas.study._objective import score_row
 from ntknas.study._run import build_parts
 from ntknas.study._storage import create_storage
 from ntknas.theory.evolution import KernelEvolution
 from ntknas.train import train_short
 
-PROXY_NAMES = [n for n in PROXY_DIRECTIONS if n not in ("params", "flops")]
-
 
 def metric_sign(name: str) -> int:
     """+1 when higher is better for a spectral metric, proxy or combined score."""
-    if name in list_scores():
-        return 1
-    if name in PROXY_DIRECTIONS:
-        return 1 if PROXY_DIRECTIONS[name] == "maximize" else -1
-    return get_metric(name).sign
+    return 1 if metric_direction(name) == "maximize" else -1
 
 
 def metric_columns(records: list[dict[str, Any]]) -> list[str]:
     """Spectral metrics, the proxies every record has, and the combined scores they allow."""
     have = set.intersection(*(set(r) for r in records)) if records else set()
-    names = list_metrics() + [n for n in PROXY_NAMES if n in have]
+    names = list_metrics() + [n for n in PROXY_METRICS if n in have]
     return names + [n for n in list_scores() if get_score(n).needs() <= have]
 
 

@@ -21,10 +21,10 @@ import torch
 import search_spaces
 from ntknas.correlate import correlation_row
 from ntknas.data import DataError, describe
-from ntknas.proxies import PROXY_DIRECTIONS
+from ntknas.proxies import PROXY_METRICS
 from ntknas.score import DEFAULT_SCORE, aggregate, get_score, list_scores
 from ntknas.scorer import NTKScorer
-from ntknas.spectrum import get_metric, list_metrics
+from ntknas.spectrum import get_metric, list_metrics, metric_direction
 
 ANCHORS = {
     "ntk_cond (ZiCo paper)": {"kendall_tau": 0.33},
@@ -212,13 +212,11 @@ def run_nb201(
                 for m, (a, _), k in zip(metrics, rows, keep)
                 if k
             ]
-            for name, direction in PROXY_DIRECTIONS.items():
-                if name in ("params", "flops") or not any(name in m for m in population):
-                    continue
-                values = [m.get(name, float("nan")) for m in population]
-                table[name] = correlation_row(
-                    values, acc, sign=1 if direction == "maximize" else -1
-                )
+            for name in PROXY_METRICS:
+                if any(name in m for m in population):
+                    values = [m.get(name, float("nan")) for m in population]
+                    sign = 1 if metric_direction(name) == "maximize" else -1
+                    table[name] = correlation_row(values, acc, sign=sign)
             ablation = {}
             for name in available_scores(population):
                 table[name] = correlation_row(list(aggregate(population, name)), acc)

@@ -11,12 +11,10 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from ntknas.proxies import PROXY_DIRECTIONS
+from ntknas.proxies import PROXY_METRICS
 from ntknas.score import aggregate, list_scores
 from ntknas.spectrum import list_metrics, metric_direction
 from ntknas.study._objective import ATTR_PREFIX
-
-PROXY_COLUMNS = [n for n in PROXY_DIRECTIONS if n not in ("params", "flops")]
 
 
 def ranking_rows(study: optuna.Study, metric: str | None = None) -> list[dict[str, Any]]:
@@ -51,7 +49,7 @@ def ranking_rows(study: optuna.Study, metric: str | None = None) -> list[dict[st
                 "params": attrs.get(ATTR_PREFIX + "params"),
                 "flops": attrs.get(ATTR_PREFIX + "flops"),
             }
-            for name in list_metrics() + PROXY_COLUMNS:
+            for name in list_metrics() + list(PROXY_METRICS):
                 row[name] = attrs.get(ATTR_PREFIX + name)
             if pareto:
                 row["pareto"] = t.number in pareto
@@ -87,7 +85,7 @@ def ranking_rows(study: optuna.Study, metric: str | None = None) -> list[dict[st
             "params": attrs.get(ATTR_PREFIX + "params"),
             "flops": attrs.get(ATTR_PREFIX + "flops"),
         }
-        for name in list_metrics() + PROXY_COLUMNS:
+        for name in list_metrics() + list(PROXY_METRICS):
             row[name] = attrs.get(ATTR_PREFIX + name)
         if pareto:
             row["pareto"] = False
