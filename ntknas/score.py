@@ -87,8 +87,10 @@ def component_ranks(values: Sequence[float], direction: str) -> np.ndarray:
     return rankdata(v, method="average")
 
 
-def aggregate(rows: Sequence[Mapping[str, float]], rule: ScoreRule | str) -> np.ndarray:
+def aggregate(rows: Sequence[Mapping[str, float | None]], rule: ScoreRule | str) -> np.ndarray:
     """Σ_c log(rank_c / N) for each row (architecture) of a population; higher is better.
+
+    A component that a row lacks, or holds as None or NaN, ranks worst.
 
     Example:
         >>> rows = [{"log_cond": 2.0, "params": 10}, {"log_cond": 1.0, "params": 30}]
@@ -102,10 +104,7 @@ def aggregate(rows: Sequence[Mapping[str, float]], rule: ScoreRule | str) -> np.
         return np.zeros(0)
     total = np.zeros(n)
     for metric, direction in rule.components.items():
-        values = [
-            float(r.get(metric, float("nan")) if r.get(metric) is not None else float("nan"))
-            for r in rows
-        ]
+        values = [float("nan") if r.get(metric) is None else float(r[metric]) for r in rows]
         total += np.log(component_ranks(values, direction) / n)
     return total
 

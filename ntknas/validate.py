@@ -246,12 +246,9 @@ def run_validate(
     accuracy = [r["accuracy"] for r in records]
     top = max(1, len(records) // 5)
     columns = metric_columns(records)
-    population = [
-        {k: (v if v is not None else float("nan")) for k, v in r.items()} for r in records
-    ]
     for rule in list_scores():
         if rule in columns:
-            for r, value in zip(records, aggregate(population, rule)):
+            for r, value in zip(records, aggregate(records, rule)):
                 r[rule] = float(value)
     correlations = {}
     for metric in columns:

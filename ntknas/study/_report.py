@@ -60,11 +60,7 @@ def ranking_rows(study: optuna.Study, metric: str | None = None) -> list[dict[st
             failed.append((h, t))
     if metric in list_scores() and rows:
         # A combined score ranks the final population of completed architectures.
-        population = [
-            {k: (v if v is not None else float("nan")) for k, v in r.items() if k != "arch"}
-            for r in rows
-        ]
-        for row, value in zip(rows, aggregate(population, metric)):
+        for row, value in zip(rows, aggregate(rows, metric)):
             row["score"] = float(value)
     rows.sort(
         key=lambda r: (sign * r["score"] if r["score"] is not None else float("inf"), r["trial"])
