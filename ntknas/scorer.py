@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -11,7 +13,14 @@ import torch
 from torch import nn
 
 from ntknas.data import probe_batch
-from ntknas.ntk import BN_MODES, IMPLEMENTATIONS, KERNELS, PARAM_SETS, empirical_ntk
+from ntknas.ntk import (
+    BN_MODES,
+    IMPLEMENTATIONS,
+    KERNELS,
+    PARAM_SETS,
+    contract_full,
+    empirical_ntk,
+)
 from ntknas.ntk._engine import _check_choice as check_choice
 from ntknas.proxies import (
     PROXY_METRICS,
@@ -191,18 +200,31 @@ class NTKScorer:
         """Score an already built model (moved to the scorer's device)."""
         start = time.perf_counter()
         model = model.to(self.device)
-        params = count_parameters(model)
         t0 = time.perf_counter()
         K_all = self.kernel_of(model)
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
+        ntk_seconds = time.perf_counter() - t0
+        return self._result(model, K_all, arch, arch_hash, ntk_seconds, start)
+
+    def _result(
+        self,
+        model: nn.Module,
+        K_all: torch.Tensor,
+        arch: str,
+        arch_hash: str,
+        ntk_seconds: float,
+        start: float,
+    ) -> ScoreResult:
+        """Metrics, proxies and costs of a model whose kernel ``K_all`` is known."""
+        params = count_parameters(model)
         t1 = time.perf_counter()
         b = self.probe[0].shape[0]
-        K = K_all[:b, :b]
+        K = K_all if self.kernel == "full" else K_all[:b, :b]
         spec = spectrum(K)
         t2 = time.perf_counter()
         metrics = {k: float(v) for k, v in spec.items()}
-        phases = {"ntk": t1 - t0, "eigendecomposition": t2 - t1}
+        phases = {"ntk": ntk_seconds, "eigendecomposition": t2 - t1}
         labels = self.probe[1]
         if self.heldout:
             held_labels = self.heldout_batch[1]
@@ -214,11 +236,13 @@ class NTKScorer:
             phases["kernel_regression"] = time.perf_counter() - t2
         if self.proxies:
             t = time.perf_counter()
-            metrics["kernel_alignment"] = kernel_target_alignment(K, labels, self.num_classes)
+            if self.kernel != "full":
+                metrics["kernel_alignment"] = kernel_target_alignment(K, labels, self.num_classes)
             metrics["naswot"] = naswot_from_kernel(activation_agreement(model, self.probe[0]))
             phases["naswot"] = time.perf_counter() - t
         t = time.perf_counter()
         flops = count_flops(model.cpu(), tuple(self.probe[0].shape[1:]))
+        model.to(self.device)
         phases["flops"] = time.perf_counter() - t
         score = None if spec.degenerate else metrics.get(self.metric)
         return ScoreResult(
@@ -233,6 +257,51 @@ class NTKScorer:
             seconds=time.perf_counter() - start,
             phases=phases,
         )
+
+    def score_kernels(
+        self, space: SearchSpace, spec: ArchSpec | str, kernels: Sequence[str]
+    ) -> dict[str, ScoreResult]:
+        """Score ``spec`` for several kernels from one ``"full"`` pass (this scorer's kernel).
+
+        The sum and trace kernels are contracted exactly from the full one
+        (:func:`ntknas.ntk.contract_full`), so all three cost one full pass; each result's
+        ``seconds`` and ``phases["ntk"]`` are that shared pass.
+
+        Example:
+            >>> import search_spaces
+            >>> space = search_spaces.create_search_space("nb201")
+            >>> scorer = NTKScorer(batch_size=4, kernel="full")
+            >>> r = scorer.score_kernels(space, space.sample(0), ["full", "sum"])
+            >>> sorted(r)
+            ['full', 'sum']
+        """
+        if self.kernel != "full":
+            raise ValueError(
+                f"score_kernels needs a scorer with kernel='full', not {self.kernel!r}"
+            )
+        for k in kernels:
+            check_choice("kernel", k, KERNELS)
+        spec = space.parse(spec) if isinstance(spec, str) else spec
+        start = time.perf_counter()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            model = space.build(spec, num_classes=self.num_classes).to(self.device)
+        built = time.perf_counter()
+        full = self.kernel_of(model)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        ntk_seconds = time.perf_counter() - built
+        c = full.shape[0] // self.probe[0].shape[0]
+        results = {}
+        for k in kernels:
+            view = copy.copy(self)
+            view.kernel = k
+            result = view._result(
+                model, contract_full(full, c, k), spec.to_string(), spec.hash, ntk_seconds, start
+            )
+            result.phases["build"] = built - start
+            results[k] = result
+        return results
 
     def score(self, space: SearchSpace, spec: ArchSpec | str) -> ScoreResult:
         """Build ``spec`` with the seeded initialization and score it."""

@@ -42,3 +42,37 @@ def test_combined_score_as_scorer_metric_and_bad_settings():
         NTKScorer(kernel="full", heldout=4)
     with pytest.raises(ValueError, match="heldout"):
         NTKScorer(heldout=-1)
+
+
+def test_full_kernel_metrics_use_the_whole_kernel():
+    space = search_spaces.create_search_space("nb201")
+    spec = space.sample(1)
+    r = NTKScorer(batch_size=3, kernel="full").score(space, spec)
+    torch.manual_seed(0)
+    model = space.build(spec, num_classes=10)
+    x, _ = NTKScorer(batch_size=3).probe
+    full = empirical_ntk(model, x, kernel="full")
+    assert full.shape == (30, 30)
+    assert r.metrics["trace"] == pytest.approx(float(full.double().trace()), rel=1e-5)
+
+
+def test_score_kernels_equals_one_scorer_per_kernel():
+    # every bn mode of the contraction itself: tests/ntk/test_engine.py (small models)
+    bn, implementation = "frozen", "func"
+    space = search_spaces.create_search_space("nb201")
+    spec = space.sample(2)
+    shared = NTKScorer(batch_size=4, kernel="full", bn=bn, proxies=True).score_kernels(
+        space, spec, ["full", "trace", "sum"]
+    )
+    assert set(shared) == {"full", "trace", "sum"}
+    for kernel, result in shared.items():
+        alone = NTKScorer(
+            batch_size=4, kernel=kernel, bn=bn, proxies=True, implementation=implementation
+        ).score(space, spec)
+        assert result.params == alone.params and result.flops == alone.flops
+        assert result.degenerate == alone.degenerate
+        # float32 sums in a different order (contracted from the full kernel vs direct)
+        for name in ("trace", "lambda_min", "lambda_max", "effective_rank", "naswot"):
+            assert result.metrics[name] == pytest.approx(alone.metrics[name], rel=1e-3), name
+    with pytest.raises(ValueError, match="kernel='full'"):
+        NTKScorer(batch_size=4).score_kernels(space, spec, ["sum"])

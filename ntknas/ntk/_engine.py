@@ -259,6 +259,41 @@ def parameter_groups(
     return groups
 
 
+def contract_full(theta: torch.Tensor, num_classes: int, kernel: str) -> torch.Tensor:
+    """The ``"sum"`` or ``"trace"`` kernel contracted from a ``"full"`` one, exactly.
+
+    With rows ``i * C + c`` (sample i, class c), the sum kernel adds every class pair,
+    Θ_sum[i, j] = Σ_{c,c'} Θ_full[iC + c, jC + c'], and the trace kernel the matching ones,
+    Θ_trace[i, j] = Σ_c Θ_full[iC + c, jC + c]. One full pass thus gives all three kernels.
+
+    Args:
+        theta: the full kernel, shape (B·C, B·C).
+        num_classes: C.
+        kernel: ``"sum"``, ``"trace"`` or ``"full"`` (returned as is).
+
+    Example:
+        >>> net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3))
+        >>> x = torch.randn(5, 4)
+        >>> full = empirical_ntk(net, x, kernel="full")
+        >>> torch.allclose(contract_full(full, 3, "sum"), empirical_ntk(net, x, kernel="sum"))
+        True
+    """
+    _check_choice("kernel", kernel, KERNELS)
+    size = theta.shape[0]
+    if theta.dim() != 2 or theta.shape[1] != size or num_classes < 1 or size % num_classes:
+        raise ValueError(
+            f"a full kernel of shape (B*{num_classes}, B*{num_classes}) is needed, "
+            f"got {tuple(theta.shape)}"
+        )
+    if kernel == "full":
+        return theta
+    b = size // num_classes
+    blocks = theta.reshape(b, num_classes, b, num_classes)
+    if kernel == "sum":
+        return blocks.sum(dim=(1, 3))
+    return blocks.diagonal(dim1=1, dim2=3).sum(-1)
+
+
 def _gram_update(theta: torch.Tensor, jac: torch.Tensor, kernel: str) -> None:
     """theta += J Jᵀ for one group slice ``jac`` of shape (B, R, P_g)."""
     b, r, _ = jac.shape

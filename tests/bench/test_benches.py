@@ -95,6 +95,30 @@ def test_nb201_bench_counts_disconnected_and_caches(table, tmp_path):
     )
 
 
+def test_nb201_bench_contracts_sum_and_trace_from_one_full_pass(table, tmp_path):
+    kwargs = dict(ground_truth=str(table), target="acc", batch_size=3, progress=False, n=4)
+    cache = tmp_path / "cache.jsonl"
+    shared = run_nb201(
+        **kwargs, configs="sum/frozen/all/1;full/frozen/all/1;trace/frozen/all/1", cache=cache
+    )
+    assert list(shared["settings"]) == [
+        "sum/frozen/all/1",
+        "full/frozen/all/1",
+        "trace/frozen/all/1",
+    ]
+    assert shared["settings"]["sum/frozen/all/1"]["derived_from"] == "full/frozen/all/1"
+    assert shared["settings"]["full/frozen/all/1"]["derived_from"] is None
+    entries = [json.loads(line) for line in cache.read_text().splitlines()]
+    assert len(entries) == 12
+    assert sum("derived_from" in e for e in entries) == 8
+    direct = run_nb201(**kwargs, configs="sum/frozen/all/1;trace/frozen/all/1")
+    for setting in ("sum/frozen/all/1", "trace/frozen/all/1"):
+        for metric in ("log_cond", "trace", "effective_rank"):
+            a = shared["settings"][setting]["correlations"][metric]["kendall_tau"]
+            b = direct["settings"][setting]["correlations"][metric]["kendall_tau"]
+            assert a == pytest.approx(b, abs=1e-9), (setting, metric)
+
+
 @pytest.mark.parametrize(
     "content, message",
     [

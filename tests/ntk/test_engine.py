@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from ntknas import empirical_ntk
-from ntknas.ntk import BN_MODES, KERNELS, hooks_support
+from ntknas.ntk import BN_MODES, KERNELS, contract_full, hooks_support
 from tests.conftest import INPUTS, MODELS
 
 VECTORIZED = ("func", "hooks", "autograd")
@@ -71,6 +71,23 @@ def test_full_traced_over_classes_equals_trace(model_and_input, bn):
     c = full.shape[0] // b
     traced = full.reshape(b, c, b, c).diagonal(dim1=1, dim2=3).sum(-1)
     assert rel_err(traced, trace) < 1e-5
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("bn", BN_MODES)
+def test_contract_full_equals_direct_kernel(model_and_input, kernel, bn):
+    _, model, x = model_and_input
+    full = empirical_ntk(model, x, kernel="full", bn=bn)
+    direct = empirical_ntk(model, x, kernel=kernel, bn=bn)
+    c = full.shape[0] // x.shape[0]
+    assert rel_err(contract_full(full, c, kernel), direct) < 1e-5
+
+
+def test_contract_full_rejects_bad_shapes():
+    with pytest.raises(ValueError, match="full kernel of shape"):
+        contract_full(torch.eye(7), 3, "sum")
+    with pytest.raises(ValueError, match="kernel"):
+        contract_full(torch.eye(6), 3, "diagonal")
 
 
 def test_sum_kernel_of_one_class_model_equals_trace():
