@@ -7,6 +7,10 @@
   labeled probe images, predict held-out ones — the label-aware use of the NTK's
   kernel-regression equivalence.
 * :func:`kernel_target_alignment`: how well a kernel lines up with the label kernel Y Yᵀ.
+* :func:`feature_decorrelation`: how far from redundant the channels entering each rectifier
+  are — the smallest eigenvalue of their correlation matrix over spatial positions (tokens),
+  summed over rectifiers (the signal of MeCo, Jiang et al. 2023, on rectifier inputs).
+* :func:`rectifier_signals`: NASWOT and feature decorrelation from one shared forward.
 
 Each signal declares a direction (:data:`PROXY_DIRECTIONS`) like the spectral metrics.
 """
@@ -28,6 +32,7 @@ PROXY_DIRECTIONS: dict[str, str] = {
     "krr_accuracy": "maximize",
     "krr_loss": "minimize",
     "kernel_alignment": "maximize",
+    "feature_decorrelation": "maximize",
     "params": "maximize",
     "flops": "maximize",
 }
@@ -130,6 +135,74 @@ def activation_agreement(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
     _rectifier_pass(model, x, record)
     return total
+
+
+def _channel_correlation_min_eig(u: torch.Tensor, samples: int) -> float:
+    """Mean over the first ``samples`` images of λmin of the channel correlation matrix.
+
+    ``u``: (B, C, *spatial) feature maps (channels correlated over positions), (B, N, D) tokens
+    (D features correlated over the N tokens) or (B, D) (features correlated over the batch).
+    Constant channels have no correlation: their rows and columns are zero (λmin = 0).
+    """
+    if u.dim() == 2:
+        feats = u.T.unsqueeze(0)  # (1, D, B)
+    elif u.dim() == 3:
+        feats = u[:samples].transpose(1, 2)  # (S, D, N)
+    else:
+        feats = u[:samples].reshape(min(samples, u.shape[0]), u.shape[1], -1)  # (S, C, HW)
+    feats = feats.to(torch.float64)
+    if feats.shape[1] < 2 or feats.shape[2] < 2:
+        return 0.0
+    centered = feats - feats.mean(dim=2, keepdim=True)
+    norms = centered.norm(dim=2, keepdim=True)
+    unit = torch.where(norms > 0, centered / norms.clamp_min(1e-300), torch.zeros_like(centered))
+    corr = unit @ unit.transpose(1, 2)
+    return float(torch.linalg.eigvalsh(corr)[:, 0].clamp_min(0.0).mean())
+
+
+def rectifier_signals(model: nn.Module, x: torch.Tensor, samples: int = 8) -> dict[str, float]:
+    """``naswot`` and ``feature_decorrelation`` from one no-grad train-mode forward.
+
+    Args:
+        model: the network (flags and buffers are restored afterwards).
+        x: the probe batch.
+        samples: images whose channel correlations are averaged (feature decorrelation).
+
+    Example:
+        >>> net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+        >>> sorted(rectifier_signals(net, torch.randn(5, 4)))
+        ['feature_decorrelation', 'naswot']
+    """
+    b = x.shape[0]
+    agreement = torch.zeros(b, b, dtype=torch.float64, device=x.device)
+    decorrelation = [0.0]
+
+    def record(u: torch.Tensor) -> None:
+        signs = (u.reshape(b, -1) > 0).to(torch.float32) * 2 - 1
+        agreement.add_(((signs @ signs.T).to(torch.float64) + signs.shape[1]) / 2)
+        decorrelation[0] += _channel_correlation_min_eig(u, samples)
+
+    _rectifier_pass(model, x, record)
+    return {"naswot": naswot_from_kernel(agreement), "feature_decorrelation": decorrelation[0]}
+
+
+def feature_decorrelation(model: nn.Module, x: torch.Tensor, samples: int = 8) -> float:
+    """Σ over rectifiers of λmin of the correlation matrix of the channels entering it.
+
+    For each rectifying activation, the feature map of each of the first ``samples`` probe images
+    is read as C channels observed at H·W positions (tokens: D features over N tokens); the
+    smallest eigenvalue of their C×C Pearson correlation matrix is 0 when some channel is a linear
+    combination of others (redundant or constant channels) and grows as channels carry
+    independent information. The mean over images is summed over rectifiers, so deeper networks
+    with well-spread features score higher. This is MeCo's signal (Jiang et al., NeurIPS 2023),
+    measured on rectifier inputs in train mode (BatchNorm on batch statistics), in float64.
+
+    Example:
+        >>> conv = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 3), nn.ReLU())
+        >>> 0.0 < feature_decorrelation(conv, torch.randn(2, 3, 8, 8)) <= 2.0
+        True
+    """
+    return rectifier_signals(model, x, samples)["feature_decorrelation"]
 
 
 def naswot_from_kernel(k: torch.Tensor) -> float:

@@ -19,6 +19,10 @@ known from the dev table at that time):
   (``naswot`` ↑), and complexity (``flops`` ↑).
 * ``ntk-only-v1``: the NTK alone: ``log_cond`` ↓, ``krr_loss`` ↓ and the kernel's trace ↑ (the
   summed squared gradient norm).
+* ``ntk-agg-v2``: ``ntk-agg-v1`` plus feature decorrelation (``feature_decorrelation`` ↑,
+  MeCo's signal, from the same no-grad forward as NASWOT). Fixed before it was measured on any
+  architecture; the reason to add it is MeCo's published Spearman ρ 0.89 on NAS-Bench-201
+  CIFAR-10, not our dev table.
 """
 
 from __future__ import annotations
@@ -123,5 +127,18 @@ register_score(
         "ntk-only-v1",
         {"log_cond": "minimize", "krr_loss": "minimize", "trace": "maximize"},
         "NTK only: condition number, kernel regression on held-out images, trace",
+    )
+)
+register_score(
+    ScoreRule(
+        "ntk-agg-v2",
+        {
+            "log_cond": "minimize",
+            "krr_loss": "minimize",
+            "naswot": "maximize",
+            "feature_decorrelation": "maximize",
+            "flops": "maximize",
+        },
+        "ntk-agg-v1 + feature decorrelation at the rectifiers (MeCo's signal)",
     )
 )

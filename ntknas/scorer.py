@@ -24,10 +24,9 @@ from ntknas.ntk import (
 from ntknas.ntk._engine import _check_choice as check_choice
 from ntknas.proxies import (
     PROXY_METRICS,
-    activation_agreement,
     kernel_target_alignment,
     krr_metrics,
-    naswot_from_kernel,
+    rectifier_signals,
 )
 from ntknas.score import list_scores
 from ntknas.spectrum import get_metric, spectrum
@@ -85,7 +84,8 @@ class NTKScorer:
             predicts the held-out ones (``krr_accuracy``, ``krr_loss``). The kernel must be
             ``sum`` or ``trace`` (one scalar kernel for all classes).
         proxies: also compute the cheap non-spectral signals: ``naswot`` (activation-pattern
-            expressivity, one extra no-grad forward) and ``kernel_alignment`` (label alignment
+            expressivity) and ``feature_decorrelation`` (channel correlation at the rectifiers),
+            both from one extra no-grad forward, and ``kernel_alignment`` (label alignment
             of the probe kernel).
 
     Example:
@@ -238,7 +238,7 @@ class NTKScorer:
             t = time.perf_counter()
             if self.kernel != "full":
                 metrics["kernel_alignment"] = kernel_target_alignment(K, labels, self.num_classes)
-            metrics["naswot"] = naswot_from_kernel(activation_agreement(model, self.probe[0]))
+            metrics.update(self.forward_proxies(model))
             phases["naswot"] = time.perf_counter() - t
         t = time.perf_counter()
         flops = count_flops(model.cpu(), tuple(self.probe[0].shape[1:]))
@@ -257,6 +257,11 @@ class NTKScorer:
             seconds=time.perf_counter() - start,
             phases=phases,
         )
+
+    def forward_proxies(self, model: nn.Module) -> dict[str, float]:
+        """The signals of one no-grad forward on the probe batch (``naswot``,
+        ``feature_decorrelation``); no kernel needed. The model must be on the scorer's device."""
+        return rectifier_signals(model, self.probe[0])
 
     def score_kernels(
         self, space: SearchSpace, spec: ArchSpec | str, kernels: Sequence[str]
@@ -283,9 +288,7 @@ class NTKScorer:
             check_choice("kernel", k, KERNELS)
         spec = space.parse(spec) if isinstance(spec, str) else spec
         start = time.perf_counter()
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
-            model = space.build(spec, num_classes=self.num_classes).to(self.device)
+        model = self.build(space, spec)
         built = time.perf_counter()
         full = self.kernel_of(model)
         if self.device.type == "cuda":
@@ -303,13 +306,20 @@ class NTKScorer:
             results[k] = result
         return results
 
+    def build(self, space: SearchSpace, spec: ArchSpec | str) -> nn.Module:
+        """``spec`` built with the scorer's seeded initialization (the model every score of
+        this scorer sees), on the scorer's device."""
+        spec = space.parse(spec) if isinstance(spec, str) else spec
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            model = space.build(spec, num_classes=self.num_classes)
+        return model.to(self.device)
+
     def score(self, space: SearchSpace, spec: ArchSpec | str) -> ScoreResult:
         """Build ``spec`` with the seeded initialization and score it."""
         spec = space.parse(spec) if isinstance(spec, str) else spec
         start = time.perf_counter()
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
-            model = space.build(spec, num_classes=self.num_classes)
+        model = self.build(space, spec)
         built = time.perf_counter()
         result = self.score_model(model, arch=spec.to_string(), arch_hash=spec.hash)
         result.phases["build"] = built - start

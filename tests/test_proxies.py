@@ -7,11 +7,16 @@ import torch
 from torch import nn
 
 from ntknas.proxies import (
+    RECTIFIERS,
+    activation_agreement,
     activation_codes,
+    feature_decorrelation,
     kernel_target_alignment,
     krr_metrics,
     naswot,
+    naswot_from_kernel,
     one_hot_targets,
+    rectifier_signals,
 )
 from ntknas.theory import kernel_ridge
 from tests.conftest import SmallCNN
@@ -84,3 +89,66 @@ def test_streamed_agreement_kernel_equals_the_code_matrix_one():
     k = activation_agreement(model, x)
     assert torch.equal(k, c @ c.T + (1 - c) @ (1 - c).T)
     assert naswot_from_kernel(k) == pytest.approx(naswot(c.bool()), rel=1e-12)
+
+
+def _correlation_min_eig_by_hand(u: torch.Tensor) -> float:
+    """λmin of numpy-free Pearson correlation (torch.corrcoef) of one image's channels."""
+    corr = torch.corrcoef(u.reshape(u.shape[0], -1).double())
+    corr = torch.nan_to_num(corr, nan=0.0)
+    return float(torch.linalg.eigvalsh(corr)[0].clamp_min(0.0))
+
+
+def test_feature_decorrelation_equals_corrcoef_by_hand_and_ignores_channel_scale():
+    torch.manual_seed(0)
+    conv = nn.Conv2d(3, 5, 3)
+    net = nn.Sequential(conv, nn.ReLU(), nn.Flatten(), nn.LazyLinear(2))
+    x = torch.randn(4, 3, 9, 9)
+    pre = conv(x).detach()
+    expected = sum(_correlation_min_eig_by_hand(pre[i]) for i in range(3)) / 3
+    assert feature_decorrelation(net, x, samples=3) == pytest.approx(expected, rel=1e-6)
+    with torch.no_grad():
+        conv.weight[2] *= 7.0
+        conv.bias[2] *= 7.0
+    assert feature_decorrelation(net, x, samples=3) == pytest.approx(expected, rel=1e-6)
+
+
+def test_redundant_or_constant_channels_give_zero():
+    torch.manual_seed(0)
+    conv = nn.Conv2d(3, 4, 3)
+    with torch.no_grad():
+        conv.weight[1] = 2 * conv.weight[0]
+        conv.bias[1] = 2 * conv.bias[0]
+    x = torch.randn(2, 3, 8, 8)
+    net = nn.Sequential(conv, nn.ReLU(), nn.Flatten(), nn.Linear(4 * 36, 2))
+    assert feature_decorrelation(net, x) == pytest.approx(0, abs=1e-9)
+    with torch.no_grad():
+        conv.weight[1] = 0.0
+    assert feature_decorrelation(net, x) == pytest.approx(0, abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    "net, x",
+    [
+        (nn.Sequential(nn.Linear(6, 8), nn.GELU(), nn.Linear(8, 3)), torch.randn(20, 6)),
+        (
+            nn.Sequential(nn.Linear(6, 8), nn.GELU(), nn.Flatten(), nn.Linear(12 * 8, 3)),
+            torch.randn(2, 12, 6),
+        ),
+        (SmallCNN(), torch.randn(4, 3, 8, 8)),
+    ],
+    ids=["features", "tokens", "cnn-batchnorm"],
+)
+def test_rectifier_signals_share_one_pass_and_leave_the_model_unchanged(net, x):
+    torch.manual_seed(0)
+    net.eval()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    signals = rectifier_signals(net, x)
+    assert signals["naswot"] == pytest.approx(naswot_from_kernel(activation_agreement(net, x)))
+    assert (
+        0.0
+        < signals["feature_decorrelation"]
+        <= sum(isinstance(m, RECTIFIERS) for m in net.modules())
+    )
+    assert not net.training
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, before[k]), k

@@ -31,6 +31,9 @@ from ntknas.score import DEFAULT_SCORE, aggregate, get_score, list_scores
 from ntknas.scorer import NTKScorer
 from ntknas.spectrum import get_metric, list_metrics, metric_direction
 
+#: Proxies of one no-grad forward (NTKScorer.forward_proxies): added to older cache entries.
+FORWARD_PROXIES = ("naswot", "feature_decorrelation")
+
 ANCHORS = {
     "ntk_cond (ZiCo paper)": {"kendall_tau": 0.33},
     "params": {"kendall_tau": 0.577, "spearman_rho": 0.753},
@@ -232,6 +235,16 @@ def run_nb201(
                             entry["derived_from"] = setting_name(s)
                         remember(entry)
                 entry = cache_lines[key]
+                missing = [m for m in FORWARD_PROXIES if proxies and m not in entry["metrics"]]
+                if missing:  # a cache from before a proxy existed: add it, keep the kernel
+                    started = time.perf_counter()
+                    extra_metrics = scorer.forward_proxies(scorer.build(space, arch))
+                    entry = {**entry, "metrics": {**entry["metrics"], **extra_metrics}}
+                    entry["phases"] = {
+                        **entry.get("phases", {}),
+                        "naswot": time.perf_counter() - started,
+                    }
+                    remember(entry)
                 scoring_seconds += float(entry.get("seconds", 0.0))
                 for phase, value in entry.get("phases", {}).items():
                     phase_times.setdefault(phase, []).append(float(value))

@@ -159,6 +159,26 @@ def test_speed_bench_contract():
     assert set(METHODS) >= {"tenas_loop"}
 
 
+def test_nb201_bench_adds_new_forward_proxies_to_an_older_cache(table, tmp_path):
+    cache = tmp_path / "cache.jsonl"
+    kwargs = dict(
+        ground_truth=str(table), target="acc", batch_size=3, progress=False, n=3, proxies=True
+    )
+    first = run_nb201(**kwargs, cache=cache)
+    entries = [json.loads(line) for line in cache.read_text().splitlines()]
+    values = {e["key"]: e["metrics"].pop("feature_decorrelation") for e in entries}
+    cache.write_text("".join(json.dumps(e) + "\n" for e in entries))  # as written before it existed
+    second = run_nb201(**kwargs, cache=cache)
+    latest = {}
+    for line in cache.read_text().splitlines():
+        e = json.loads(line)
+        latest[e["key"]] = e
+    assert len(cache.read_text().splitlines()) == 6  # one upgraded line per architecture
+    for key, value in values.items():
+        assert latest[key]["metrics"]["feature_decorrelation"] == pytest.approx(value, rel=1e-9)
+    assert second["correlations"] == first["correlations"]
+
+
 def test_tenas_loop_equals_engine_batch_mode():
     import torch
 
