@@ -375,7 +375,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="held-out test images for NTK kernel regression (adds krr_accuracy, krr_loss)",
     )
-    p.add_argument("--proxies", action="store_true", help="add naswot and kernel_alignment")
+    p.add_argument(
+        "--proxies",
+        action="store_true",
+        help="add naswot, feature_decorrelation and kernel_alignment",
+    )
     _add_scorer_options(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_score)
@@ -470,7 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument(
         "--proxies",
         action="store_true",
-        help="also compute naswot and kernel_alignment (needed, with --heldout, by ntk-agg-v1)",
+        help="also compute naswot, feature_decorrelation and kernel_alignment (needed, with --heldout, by the ntk-agg scores)",
     )
     _add_scorer_options(b)
     b.add_argument("--output", default=None, help="write PREFIX.json and PREFIX.md")

@@ -63,7 +63,7 @@ class ScorerConfig:
     seed: int = 0
     device: str = "cpu"
     heldout: int | None = None  # None: batch_size when an objective needs kernel regression
-    proxies: bool | None = None  # None: on when an objective needs naswot / kernel_alignment
+    proxies: bool | None = None  # None: on when an objective needs a proxy
 
 
 @dataclass
@@ -241,7 +241,7 @@ def load_config(
 
 
 def scorer_needs(config: Config) -> tuple[bool, bool]:
-    """(kernel regression, naswot/alignment proxies): what the objectives' scores need."""
+    """(kernel regression, forward/alignment proxies): what the objectives' scores need."""
     from ntknas.score import get_score, list_scores
 
     names: set[str] = set()
@@ -249,7 +249,7 @@ def scorer_needs(config: Config) -> tuple[bool, bool]:
         names |= get_score(name).needs() if name in list_scores() else {name}
     return (
         bool(names & {"krr_accuracy", "krr_loss"}),
-        bool(names & {"naswot", "kernel_alignment"}),
+        bool(names & {"naswot", "feature_decorrelation", "kernel_alignment"}),
     )
 
 

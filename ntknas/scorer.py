@@ -63,6 +63,10 @@ class ScoreResult:
         return asdict(self)
 
 
+#: The signals of :meth:`NTKScorer.forward_proxies` (one no-grad forward).
+FORWARD_PROXIES: tuple[str, ...] = ("naswot", "feature_decorrelation")
+
+
 class NTKScorer:
     """Scores architectures by the spectrum of their empirical NTK at initialization.
 
@@ -340,5 +344,6 @@ class NTKScorer:
             "data": self.data,
             "metric": self.metric,
             "heldout": self.heldout,
-            "proxies": self.proxies,
+            # the proxy names, so results made before a proxy existed are told apart
+            "proxies": [*FORWARD_PROXIES, "kernel_alignment"] if self.proxies else False,
         }

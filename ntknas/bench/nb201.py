@@ -28,11 +28,8 @@ from ntknas.correlate import correlation_row
 from ntknas.data import DataError, describe
 from ntknas.proxies import PROXY_METRICS
 from ntknas.score import DEFAULT_SCORE, aggregate, get_score, list_scores
-from ntknas.scorer import NTKScorer
+from ntknas.scorer import FORWARD_PROXIES, NTKScorer
 from ntknas.spectrum import get_metric, list_metrics, metric_direction
-
-#: Proxies of one no-grad forward (NTKScorer.forward_proxies): added to older cache entries.
-FORWARD_PROXIES = ("naswot", "feature_decorrelation")
 
 ANCHORS = {
     "ntk_cond (ZiCo paper)": {"kendall_tau": 0.33},

@@ -32,15 +32,19 @@ CANDIDATES = {
     "krr_loss": "minimize",
     "kernel_alignment": "maximize",
     "naswot": "maximize",
+    "feature_decorrelation": "maximize",
     "flops": "maximize",
 }
 
 
 def _load(cache: str, table: str, target: str) -> tuple[list[dict[str, float]], list[float]]:
     accuracy = dict(read_ground_truth(table, target))
-    rows, acc = [], []
+    latest: dict[str, dict] = {}  # a key written again (a proxy added later) keeps its place
     for line in Path(cache).read_text().splitlines():
         entry = json.loads(line)
+        latest[entry["key"]] = entry
+    rows, acc = [], []
+    for entry in latest.values():
         arch = "|" + entry["key"].split("||", 1)[1]  # settings fields, then the "|...|" arch
         if arch not in accuracy or accuracy[arch] <= 15.0:  # disconnected cells: 10 %
             continue
@@ -72,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
     ra, aa = [rows[i] for i in a], [acc[i] for i in a]
     rb, ab = [rows[i] for i in b], [acc[i] for i in b]
     results = []
-    for k in (2, 3, 4):
+    for k in (2, 3, 4, 5):
         for combo in itertools.combinations(candidates, k):
             rule = ScoreRule("+".join(combo), {c: candidates[c] for c in combo})
             results.append((_tau(ra, aa, rule)[0], rule))
