@@ -294,17 +294,30 @@ def contract_full(theta: torch.Tensor, num_classes: int, kernel: str) -> torch.T
     return blocks.diagonal(dim1=1, dim2=3).sum(-1)
 
 
+#: Jacobian columns per float32 product in the Gram; the partial products add up in float64.
+GRAM_CHUNK = 8192
+
+
+def gram_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The accumulator of Θ: float64 for any floating input (sums over P ~ 10⁶ parameters lose
+    ~1e-4 relative in float32, enough to move λmin of an ill-conditioned kernel)."""
+    return torch.float64 if dtype != torch.float64 else dtype
+
+
 def _gram_update(theta: torch.Tensor, jac: torch.Tensor, kernel: str) -> None:
-    """theta += J Jᵀ for one group slice ``jac`` of shape (B, R, P_g)."""
-    b, r, _ = jac.shape
-    if kernel == "full":
-        flat = jac.reshape(b * r, -1)
-        theta.add_(flat @ flat.T)
-    elif r == 1:
-        flat = jac[:, 0]
-        theta.add_(flat @ flat.T)
-    else:  # trace: Σ_c J_c J_cᵀ
-        theta.add_(torch.einsum("bcp,dcp->bd", jac, jac))
+    """theta += J Jᵀ for one group slice ``jac`` of shape (B, R, P_g): products of at most
+    :data:`GRAM_CHUNK` columns in the Jacobian's dtype, accumulated in theta's (float64)."""
+    b, r, p = jac.shape
+    for start in range(0, p, GRAM_CHUNK):
+        part = jac[:, :, start : start + GRAM_CHUNK]
+        if kernel == "full":
+            flat = part.reshape(b * r, -1)
+            theta.add_((flat @ flat.T).to(theta.dtype))
+        elif r == 1:
+            flat = part[:, 0]
+            theta.add_((flat @ flat.T).to(theta.dtype))
+        else:  # trace: Σ_c J_c J_cᵀ
+            theta.add_(torch.einsum("bcp,dcp->bd", part, part).to(theta.dtype))
 
 
 # --------------------------------------------------------------------------- implementations
@@ -441,7 +454,7 @@ def _kernel_once(
 
     b, c = x.shape[0], work.num_classes
     size = b * c if kernel == "full" else b
-    theta = torch.zeros(size, size, dtype=x.dtype, device=x.device)
+    theta = torch.zeros(size, size, dtype=gram_dtype(x.dtype), device=x.device)
     # Direction chunks: "full" needs every class of a group at once; "trace" can stream classes.
     if kernel == "trace":
         per_chunk = max(1, min(c, chunk_size or c))
@@ -475,7 +488,7 @@ def _kernel_once(
                 with _phases.phase("gram"):
                     _gram_update(theta, jac, kernel)
                 del jac
-    return theta
+    return theta.to(x.dtype)
 
 
 def reinitialize(model: nn.Module) -> None:

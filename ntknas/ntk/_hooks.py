@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from ntknas.ntk import _phases
+from ntknas.ntk._engine import _gram_update, gram_dtype
 
 if TYPE_CHECKING:
     from ntknas.ntk._engine import _Pass
@@ -121,7 +122,7 @@ def kernel_hooks(work: _Pass) -> torch.Tensor | None:
 def _kernel_hooks(work: _Pass) -> torch.Tensor:
     model, x = work.model, work.x
     b = x.shape[0]
-    theta = torch.zeros(b, b, dtype=x.dtype, device=x.device)
+    theta = torch.zeros(b, b, dtype=gram_dtype(x.dtype), device=x.device)
     layers: dict[nn.Module, str] = {
         m: name
         for name, m in model.named_modules()
@@ -149,7 +150,7 @@ def _kernel_hooks(work: _Pass) -> torch.Tensor:
             with _phases.phase("gram"):
                 for pname in wanted[name]:
                     g = grads[pname]
-                    theta.add_(g @ g.T)
+                    _gram_update(theta, g.reshape(b, 1, -1), "sum")
             hook_seconds[0] += time.perf_counter() - started
 
         def forward_hook(mod: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
@@ -206,7 +207,7 @@ def _kernel_hooks(work: _Pass) -> torch.Tensor:
             h.remove()
         for m in batchnorms.values():
             del m.forward
-    return theta
+    return theta.to(x.dtype)
 
 
 def _constant_statistics_forward(name: str, work: _Pass, normalized: dict[str, torch.Tensor]):
