@@ -5,9 +5,11 @@ Run it first on a GPU machine (``scripts/gpu_check.sh`` does), before timing any
 
     python -m ntknas.bench.device_check --device cuda --json
 
-Each row is the relative Frobenius error ‖Θ_device − Θ_ref‖ / ‖Θ_ref‖ of a float32 kernel (TF32
-off, the engine's default) against the float64 CPU loop on the same weights and images. Exit
-status 1 when a row is above the tolerance.
+Each row is the relative Frobenius error ‖Θ_device − Θ_ref‖ / ‖Θ_ref‖ against the float64 CPU
+loop on the same weights and images, of the device's float64 kernel (the same arithmetic: must be
+≤ 1e-9) and of its float32 kernel (TF32 off, the engine's default: ≤ 1e-4; with bn="batch" the
+backward through the statistics of 4 images cancels digits, ≤ 1e-2: about 2e-3 on NB201 on CPUs).
+Exit status 1 when a row is above its bound.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import copy
 import json
 import sys
 import warnings
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -44,6 +47,7 @@ def check(
     batch_size: int = 4,
     spaces: tuple[str, ...] = tuple(ARCHS),
     tolerance: float = 1e-4,
+    batch_tolerance: float = 1e-2,
 ) -> dict[str, Any]:
     """Relative error of every implementation × kernel × bn mode on ``device``.
 
@@ -72,24 +76,29 @@ def check(
                 for impl in IMPLEMENTATIONS:
                     if bn == "batch" and impl != "autograd":
                         continue  # per-sample implementations cannot follow coupled samples
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore")  # hooks → func fallbacks are expected
-                        got = empirical_ntk(
-                            copy.deepcopy(model).to(dev),
-                            x.to(dev),
-                            kernel=kernel,
-                            bn=bn,
-                            implementation=impl,
-                        )
-                    err = float((got.double().cpu() - ref).norm() / ref.norm())
+                    errors = {}
+                    for dtype in (torch.float64, torch.float32):
+                        with warnings.catch_warnings():
+                            warnings.simplefilter("ignore")  # hooks → func fallbacks expected
+                            got = empirical_ntk(
+                                copy.deepcopy(model).to(dev, dtype),
+                                x.to(dev, dtype),
+                                kernel=kernel,
+                                bn=bn,
+                                implementation=impl,
+                            )
+                        errors[dtype] = float((got.double().cpu() - ref).norm() / ref.norm())
                     rows.append(
                         {
                             "space": space_name,
                             "implementation": impl,
                             "kernel": kernel,
                             "bn": bn,
-                            "relative_error": err,
-                            "ok": err <= tolerance,
+                            "float64_error": errors[torch.float64],
+                            "float32_error": errors[torch.float32],
+                            "ok": errors[torch.float64] <= 1e-9
+                            and errors[torch.float32]
+                            <= (batch_tolerance if bn == "batch" else tolerance),
                         }
                     )
     return {
@@ -98,25 +107,32 @@ def check(
         "torch": torch.__version__,
         "batch_size": batch_size,
         "tolerance": tolerance,
+        "batch_tolerance": batch_tolerance,
         "rows": rows,
-        "worst": max(r["relative_error"] for r in rows),
+        "worst_float64": max(r["float64_error"] for r in rows),
+        "worst_float32": max(r["float32_error"] for r in rows),
         "passed": all(r["ok"] for r in rows),
     }
 
 
 def format_check(result: dict[str, Any]) -> str:
     lines = [
-        f"engine vs float64 CPU reference on {result['device_name']} (torch {result['torch']}), "
-        f"B={result['batch_size']}, tolerance {result['tolerance']:g}",
-        f"{'space':<8} {'implementation':<10} {'kernel':<6} {'bn':<7} {'rel. error':>11}",
+        f"engine on {result['device_name']} (torch {result['torch']}) vs the float64 CPU "
+        f"reference loop, B={result['batch_size']}: relative Frobenius error in float64 "
+        f"(must be <= 1e-9) and float32 (<= {result['tolerance']:g}; bn=batch "
+        f"<= {result['batch_tolerance']:g})",
+        f"{'space':<8} {'impl':<9} {'kernel':<6} {'bn':<7} {'float64':>9} {'float32':>9}",
     ]
     for r in result["rows"]:
         flag = "" if r["ok"] else "  FAIL"
         lines.append(
-            f"{r['space']:<8} {r['implementation']:<10} {r['kernel']:<6} {r['bn']:<7} "
-            f"{r['relative_error']:>11.2e}{flag}"
+            f"{r['space']:<8} {r['implementation']:<9} {r['kernel']:<6} {r['bn']:<7} "
+            f"{r['float64_error']:>9.1e} {r['float32_error']:>9.1e}{flag}"
         )
-    lines.append(f"worst {result['worst']:.2e}: {'passed' if result['passed'] else 'FAILED'}")
+    lines.append(
+        f"worst float64 {result['worst_float64']:.1e}, worst float32 {result['worst_float32']:.1e}: "
+        f"{'passed' if result['passed'] else 'FAILED'}"
+    )
     return "\n".join(lines)
 
 
@@ -125,8 +141,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cuda")
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--spaces", default=",".join(ARCHS))
-    p.add_argument("--tolerance", type=float, default=1e-4)
+    p.add_argument("--tolerance", type=float, default=1e-4, help="float32, bn frozen/eval")
+    p.add_argument("--batch-tolerance", type=float, default=1e-2, help="float32, bn=batch")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--output", help="also write PREFIX.json and PREFIX.md")
     args = p.parse_args(argv)
     try:
         result = check(
@@ -134,11 +152,17 @@ def main(argv: list[str] | None = None) -> int:
             batch_size=args.batch_size,
             spaces=tuple(s for s in args.spaces.split(",") if s),
             tolerance=args.tolerance,
+            batch_tolerance=args.batch_tolerance,
         )
     except ValueError as error:
         print(f"ntknas device check: {error}", file=sys.stderr)
         return 2
-    print(json.dumps(result, indent=2) if args.json else format_check(result))
+    table = format_check(result)
+    if args.output:
+        Path(f"{args.output}.json").write_text(json.dumps(result, indent=2) + "\n")
+        command = "python -m ntknas.bench.device_check " + " ".join(argv or sys.argv[1:])
+        Path(f"{args.output}.md").write_text(f"```\n{command}\n```\n\n```\n{table}\n```\n")
+    print(json.dumps(result, indent=2) if args.json else table)
     return 0 if result["passed"] else 1
 
 

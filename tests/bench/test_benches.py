@@ -227,3 +227,12 @@ def test_theory_bench_contract(tmp_path, capsys):
     for suffix in (".json", ".md", "_convergence.png", "_approximations.png"):
         assert (tmp_path / f"theory{suffix}").is_file(), suffix
     assert main(["bench", "theory", "--widths", "a,b"]) == 2
+
+
+def test_device_check_on_cpu_passes_and_reports_every_combination():
+    from ntknas.bench.device_check import check
+
+    r = check("cpu", spaces=("cnn",), batch_size=2)
+    assert r["passed"] and r["worst_float64"] <= 1e-9
+    combos = {(row["implementation"], row["kernel"], row["bn"]) for row in r["rows"]}
+    assert len(combos) == 3 * 3 * 2 + 3  # per-sample ones for frozen/eval, autograd for batch

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The one prepared GPU run for the engine and speed targets: correctness on the GPU first, then
+# the engine against one training step, then end-to-end throughput; a short table last.
+#
+# Needs one CUDA GPU and PyTorch (+ numpy, scipy, pyyaml, tqdm); nothing is installed and nothing
+# is downloaded (this path does not import Optuna; data are synthetic). From the repository root:
+#
+#     OUT=results/speed bash scripts/gpu_check.sh
+#
+# About 3-5 minutes on an H200. Exit status: that of the correctness check (1 = a kernel off).
+set -uo pipefail
+OUT=${OUT:-results/speed}
+PY=${PYTHON:-python3}
+N=${N:-500}
+DEVICE=${DEVICE:-cuda}      # DEVICE=cpu BATCH=4 N=3 REPEATS=1 SPACES=cnn: a quick smoke run
+BATCH=${BATCH:-64}
+REPEATS=${REPEATS:-10}
+SPACES=${SPACES:-nb201,resnet,vit,cnn}
+mkdir -p "$OUT"
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+$PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.is_available())" || exit 2
+
+echo "== 1. correctness on the GPU (every implementation x kernel x bn, 4 spaces)"
+$PY -m ntknas.bench.device_check --device "$DEVICE" --batch-size 4 --spaces "$SPACES" \
+    --output "$OUT/gpu_device_check"
+check=$?
+
+echo "== 2. engine vs one training step (NB201, B=$BATCH)"
+$PY -m ntknas.cli bench speed --space nb201 --batch-size "$BATCH" --device "$DEVICE" --repeats "$REPEATS" \
+    --output "$OUT/gpu_nb201_b64"
+
+echo "== 3. end-to-end throughput ($N distinct NB201 cells, B=$BATCH, sum/frozen)"
+$PY -m ntknas.cli bench throughput --space nb201 --n "$N" --batch-size "$BATCH" --device "$DEVICE" \
+    --output "$OUT/gpu_throughput_nb201_b64"
+
+echo "== summary"
+$PY - "$OUT" <<'PYEOF'
+import json, sys
+from pathlib import Path
+
+out = Path(sys.argv[1])
+def load(name):
+    p = out / f"{name}.json"
+    return json.loads(p.read_text()) if p.exists() else None
+
+check, speed, tp = load("gpu_device_check"), load("gpu_nb201_b64"), load("gpu_throughput_nb201_b64")
+rows = []
+if check:
+    rows.append(("correctness: worst float64 / float32 rel. error",
+                 f"{check['worst_float64']:.1e} / {check['worst_float32']:.1e}",
+                 "passed" if check["passed"] else "FAILED"))
+if speed:
+    rows.append(("one training step (ms)", f"{1e3 * speed['train_step_seconds']:.2f}", ""))
+    for name, m in speed["methods"].items():
+        target = {"hooks:sum:frozen": "<= 2x", "func:sum:frozen": "<= 2x"}.get(name, "")
+        peak = m.get("peak_ratio_to_train_step")
+        peak = f", peak mem x{peak:.2f}" if peak else ""
+        rows.append((f"  {name} (x train step{peak})", f"{m['ratio_to_train_step']:.2f}", target))
+    t = speed["methods"].get("tenas_loop"); a = speed["methods"].get("autograd:sum:batch")
+    if t and a:
+        rows.append(("  TE-NAS loop / autograd:sum:batch", f"{t['seconds'] / a['seconds']:.2f}", ">= 2.5"))
+if tp:
+    rows.append(("throughput (archs/s)", f"{tp['archs_per_second']:.1f}", ">= 50"))
+    rows.append(("peak memory (MiB)", f"{tp['peak_memory_bytes'] / 2**20:.0f}", ""))
+for k, v, t in rows:
+    print(f"{k:<52} {v:>16} {t}")
+PYEOF
+exit $check
