@@ -48,18 +48,22 @@ def check(
     spaces: tuple[str, ...] = tuple(ARCHS),
     tolerance: float = 1e-4,
     batch_tolerance: float = 1e-2,
+    space_options: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Relative error of every implementation × kernel × bn mode on ``device``.
 
     Example:
-        >>> r = check("cpu", spaces=("cnn",), batch_size=2)
+        >>> small = {"cnn": {"stages": (2, 2), "depth": (1, 1), "width": (8, 8)}}
+        >>> r = check("cpu", spaces=("cnn",), batch_size=2, space_options=small)
         >>> r["passed"]
         True
     """
     dev = resolve_device(device)
     rows = []
     for space_name in spaces:
-        space = search_spaces.create_search_space(space_name)
+        space = search_spaces.create_search_space(
+            space_name, **(space_options or {}).get(space_name, {})
+        )
         arch = ARCHS.get(space_name) or space.sample(0).to_string()
         torch.manual_seed(0)
         model = space.build(arch, num_classes=10)

@@ -232,7 +232,8 @@ def test_theory_bench_contract(tmp_path, capsys):
 def test_device_check_on_cpu_passes_and_reports_every_combination():
     from ntknas.bench.device_check import check
 
-    r = check("cpu", spaces=("cnn",), batch_size=2)
+    small = {"cnn": {"stages": (2, 2), "depth": (1, 1), "width": (8, 8), "batchnorm": ("on",)}}
+    r = check("cpu", spaces=("cnn",), batch_size=2, space_options=small)
     assert r["passed"] and r["worst_float64"] <= 1e-9
     combos = {(row["implementation"], row["kernel"], row["bn"]) for row in r["rows"]}
     assert len(combos) == 3 * 3 * 2 + 3  # per-sample ones for frozen/eval, autograd for batch
