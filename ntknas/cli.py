@@ -281,6 +281,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.bench == "nb201":
         from ntknas.bench.nb201 import format_nb201, run_nb201
 
+        shard = None
+        if args.shard:
+            try:
+                index, count = (int(v) for v in args.shard.split("/"))
+            except ValueError:
+                raise ValueError(f"--shard must read I/K (e.g. 0/2), got {args.shard!r}") from None
+            shard = (index, count)
         result = run_nb201(
             ground_truth=args.ground_truth,
             target=args.target,
@@ -300,6 +307,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             cache=args.cache,
             heldout=args.heldout,
             proxies=args.proxies,
+            shard=shard,
         )
         return _emit(args, result, format_nb201)
     from ntknas.bench.throughput import format_throughput, run_throughput
@@ -463,6 +471,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="semicolon-separated kernel/bn/params/repeats settings, e.g. "
         "'sum/frozen/all/1;sum/batch/weights/3' (default: the single --kernel/--bn one)",
+    )
+    b.add_argument(
+        "--shard",
+        help="I/K: score every K-th architecture from the I-th (parallel processes, one cache)",
     )
     b.add_argument("--cache", default=None, help="JSON-lines file of scores (resumes a long run)")
     b.add_argument(

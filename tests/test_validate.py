@@ -76,7 +76,7 @@ def test_validate_stratified_and_ground_truth(tmp_path, table):  # noqa: F811
 
 
 def test_validate_reports_scores_and_kernel_evolution(tmp_path):
-    """The default objective (ntk-agg-v1) brings kernel regression and NASWOT into the table,
+    """The default objective (ntk-agg-v2) brings kernel regression and NASWOT into the table,
     and each trained network's NTK is tracked per epoch."""
     config = load_config(
         None,
@@ -91,7 +91,14 @@ def test_validate_reports_scores_and_kernel_evolution(tmp_path):
     summary = run_validate(
         config, n_archs=4, storage=None, output_dir=tmp_path, name="k", log=lambda *a: None
     )
-    for name in ("ntk-agg-v1", "ntk-only-v1", "krr_loss", "krr_accuracy", "naswot", "log_cond"):
+    for name in (
+        "ntk-agg-v2",
+        "ntk-agg-v1",
+        "ntk-only-v1",
+        "krr_loss",
+        "feature_decorrelation",
+        "naswot",
+    ):
         assert name in summary["correlations"], name
     assert summary["name"] == "k"
     evolution = summary["kernel_evolution"]
@@ -100,6 +107,6 @@ def test_validate_reports_scores_and_kernel_evolution(tmp_path):
     assert len(change) == 3 and change[0] == 0.0 and change[-1] > 0.0
     assert all(-1.0 <= a <= 1.0 for a in evolution["median_alignment_per_epoch"])
     text = (tmp_path / "k" / "correlations.md").read_text()
-    assert "NTK during training" in text and "ntk-agg-v1" in text
+    assert "NTK during training" in text and "ntk-agg-v2" in text
     header = (tmp_path / "k" / "architectures.csv").read_text().splitlines()[0]
     assert "kernel_change_final" in header and "alignment_epochs" in header

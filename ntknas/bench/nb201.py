@@ -152,14 +152,24 @@ def run_nb201(
     cache: str | Path | None = None,
     heldout: int = 0,
     proxies: bool = False,
+    shard: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
-    """Score a seeded sample of the table and correlate; see the module docstring."""
+    """Score a seeded sample of the table and correlate; see the module docstring.
+
+    ``shard=(i, k)`` scores every k-th architecture of the sample from the i-th: k processes
+    sharing one ``cache`` file split a long run; a last run without ``shard`` reads them all.
+    """
     rows = read_ground_truth(ground_truth, target)
     settings = parse_settings(configs, kernel, bn, params, repeats)
     if n is not None:
         if n < 1:
             raise ValueError(f"--n must be >= 1, got {n}")
         rows = random.Random(seed).sample(rows, min(n, len(rows)))
+    if shard is not None:
+        index, count = shard
+        if not (isinstance(count, int) and count >= 1 and 0 <= index < count):
+            raise ValueError(f"--shard must read I/K with 0 <= I < K, got {index}/{count}")
+        rows = rows[index::count]
     space = search_spaces.create_search_space("nb201")
     disconnected = [space.is_disconnected(a) for a, _ in rows]
     cache_lines: dict[str, dict[str, Any]] = {}

@@ -119,6 +119,19 @@ def test_nb201_bench_contracts_sum_and_trace_from_one_full_pass(table, tmp_path)
             assert a == pytest.approx(b, abs=1e-9), (setting, metric)
 
 
+def test_nb201_bench_shards_share_one_cache(table, tmp_path, capsys):
+    cache = tmp_path / "cache.jsonl"
+    kwargs = dict(ground_truth=str(table), target="acc", batch_size=3, progress=False, n=5)
+    parts = [run_nb201(**kwargs, cache=cache, shard=(i, 2)) for i in range(2)]
+    assert [p["n"] for p in parts] == [3, 2]
+    assert len(cache.read_text().splitlines()) == 5
+    whole = run_nb201(**kwargs, cache=cache)  # every architecture from the cache
+    assert len(cache.read_text().splitlines()) == 5
+    assert whole["correlations"] == run_nb201(**kwargs)["correlations"]
+    code = main(["bench", "nb201", "--ground-truth", str(table), "--target", "acc", "--shard", "2"])
+    assert code == 2 and "--shard must read I/K" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     "content, message",
     [
@@ -206,7 +219,7 @@ def test_nb201_bench_with_kernel_regression_and_proxies(table, capsys):
     )
     assert code == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["default_score"] == "ntk-agg-v1" and out["heldout"] == 6
+    assert out["default_score"] == "ntk-agg-v2" and out["heldout"] == 6
     for name in ("ntk-agg-v1", "ntk-only-v1", "krr_loss", "krr_accuracy", "naswot", "log_cond"):
         assert name in out["correlations"], name
 
