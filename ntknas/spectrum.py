@@ -28,6 +28,7 @@ class Metric:
     fn: Callable[[np.ndarray], float]
     direction: str
     description: str = ""
+    of: str = "eigenvalues"  # what ``fn`` receives: "eigenvalues" or "kernel" (the matrix)
 
     @property
     def sign(self) -> int:
@@ -39,12 +40,14 @@ _METRICS: dict[str, Metric] = {}
 
 
 def register_metric(
-    name: str, *, direction: str, description: str = ""
+    name: str, *, direction: str, description: str = "", of: str = "eigenvalues"
 ) -> Callable[[Callable[[np.ndarray], float]], Callable[[np.ndarray], float]]:
     """Register a metric of the eigenvalues under ``name`` (a duplicate name raises).
 
     The function receives the eigenvalues in ascending order as float64, clamped below at a tiny
-    positive floor (so a division by λmin is finite), and returns a float.
+    positive floor (so a division by λmin is finite), and returns a float. With
+    ``of="kernel"`` it receives the symmetrized float64 kernel matrix instead (for metrics that
+    are not functions of the spectrum alone, e.g. of a normalized kernel).
 
     Example:
         >>> @register_metric("example_top", direction="maximize")
@@ -54,11 +57,13 @@ def register_metric(
     """
     if direction not in DIRECTIONS:
         raise ValueError(f"unknown direction {direction!r}; allowed: {', '.join(DIRECTIONS)}")
+    if of not in ("eigenvalues", "kernel"):
+        raise ValueError(f"unknown metric input {of!r}; allowed: eigenvalues, kernel")
 
     def decorator(fn: Callable[[np.ndarray], float]) -> Callable[[np.ndarray], float]:
         if name in _METRICS:
             raise ValueError(f"a metric named {name!r} is already registered")
-        _METRICS[name] = Metric(name, fn, direction, description or (fn.__doc__ or "").strip())
+        _METRICS[name] = Metric(name, fn, direction, description or (fn.__doc__ or "").strip(), of)
         return fn
 
     return decorator
@@ -167,6 +172,15 @@ def _lambda_min_normalized(ev: np.ndarray) -> float:
     return float(ev[0] / ev.mean())
 
 
+@register_metric("lambda_min_cosine", direction="maximize", of="kernel")
+def _lambda_min_cosine(K: np.ndarray) -> float:
+    """λmin of the cosine-normalized kernel D^-½ K D^-½ (unit diagonal): how far the per-sample
+    gradient directions are from linear dependence, whatever their lengths (0 to 1)."""
+    d = np.sqrt(np.clip(np.diag(K), np.finfo(np.float64).tiny, None))
+    cosine = K / np.outer(d, d)
+    return float(max(np.linalg.eigvalsh((cosine + cosine.T) / 2)[0], 0.0))
+
+
 class SpectrumResult(dict):
     """Metric name → value, plus ``degenerate`` (bool) and ``reason`` (str or None).
 
@@ -240,5 +254,6 @@ def spectrum(
         degenerate = True
         reason = f"lambda_min {ev[0]:.3g} <= {tol:.3g} * lambda_max (rank-deficient kernel)"
     clamped = np.maximum(ev, floor)
-    values = {m.name: m.fn(clamped) for m in chosen}
+    symmetric = (K + K.T) / 2
+    values = {m.name: m.fn(clamped if m.of == "eigenvalues" else symmetric) for m in chosen}
     return SpectrumResult(values, degenerate=degenerate, reason=reason)

@@ -89,3 +89,29 @@ def test_bad_shapes():
         spectrum(torch.ones(2, 3))
     with pytest.raises(ValueError, match="unknown metric"):
         spectrum(torch.eye(2), metrics=["nope"])
+
+
+def test_lambda_min_cosine_ignores_per_sample_scale():
+    torch.manual_seed(0)
+    g = torch.randn(5, 40, dtype=torch.float64)
+    K = g @ g.T
+    scale = torch.diag(torch.tensor([1.0, 10.0, 0.1, 3.0, 1e3], dtype=torch.float64))
+    value = spectrum(K)["lambda_min_cosine"]
+    assert 0.0 < value < 1.0
+    assert spectrum(scale @ K @ scale)["lambda_min_cosine"] == pytest.approx(value, rel=1e-9)
+    assert spectrum(torch.diag(torch.tensor([1.0, 5.0, 9.0])))[
+        "lambda_min_cosine"
+    ] == pytest.approx(1.0)
+    g[1] = 4 * g[0]  # a duplicated gradient direction
+    assert spectrum(g @ g.T)["lambda_min_cosine"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_kernel_level_metrics_plug_in_by_name():
+    with pytest.raises(ValueError, match="unknown metric input"):
+        register_metric("x_bad_input", direction="maximize", of="matrix")
+    if "test_max_offdiag" not in list_metrics():
+        register_metric("test_max_offdiag", direction="minimize", of="kernel")(
+            lambda K: float((K - torch.diag(torch.diag(torch.as_tensor(K))).numpy()).max())
+        )
+    K = torch.tensor([[2.0, 0.5], [0.5, 1.0]])
+    assert spectrum(K)["test_max_offdiag"] == pytest.approx(0.5)
