@@ -219,8 +219,11 @@ class NTKScorer:
         arch_hash: str,
         ntk_seconds: float,
         start: float,
+        same_model: ScoreResult | None = None,
     ) -> ScoreResult:
-        """Metrics, proxies and costs of a model whose kernel ``K_all`` is known."""
+        """Metrics, proxies and costs of a model whose kernel ``K_all`` is known
+        (``same_model``: an earlier result of this model, whose forward proxies and FLOPs are
+        reused instead of recomputed)."""
         params = count_parameters(model)
         t1 = time.perf_counter()
         b = self.probe[0].shape[0]
@@ -242,11 +245,17 @@ class NTKScorer:
             t = time.perf_counter()
             if self.kernel != "full":
                 metrics["kernel_alignment"] = kernel_target_alignment(K, labels, self.num_classes)
-            metrics.update(self.forward_proxies(model))
+            if same_model is not None:
+                metrics.update({n: same_model.metrics[n] for n in FORWARD_PROXIES})
+            else:
+                metrics.update(self.forward_proxies(model))
             phases["naswot"] = time.perf_counter() - t
         t = time.perf_counter()
-        flops = count_flops(model.cpu(), tuple(self.probe[0].shape[1:]))
-        model.to(self.device)
+        if same_model is not None:
+            flops = same_model.flops
+        else:
+            flops = count_flops(model.cpu(), tuple(self.probe[0].shape[1:]))
+            model.to(self.device)
         phases["flops"] = time.perf_counter() - t
         score = None if spec.degenerate else metrics.get(self.metric)
         return ScoreResult(
@@ -299,13 +308,21 @@ class NTKScorer:
             torch.cuda.synchronize(self.device)
         ntk_seconds = time.perf_counter() - built
         c = full.shape[0] // self.probe[0].shape[0]
-        results = {}
+        results: dict[str, ScoreResult] = {}
+        first: ScoreResult | None = None
         for k in kernels:
             view = copy.copy(self)
             view.kernel = k
             result = view._result(
-                model, contract_full(full, c, k), spec.to_string(), spec.hash, ntk_seconds, start
+                model,
+                contract_full(full, c, k),
+                spec.to_string(),
+                spec.hash,
+                ntk_seconds,
+                start,
+                same_model=first,
             )
+            first = first or result
             result.phases["build"] = built - start
             results[k] = result
         return results
