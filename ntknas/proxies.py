@@ -111,6 +111,13 @@ def activation_codes(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return torch.cat([c.to(x.device) for c in codes], dim=1)
 
 
+def _add_agreement(total: torch.Tensor, u: torch.Tensor) -> None:
+    """total += one rectifier's agreements (units + s sᵀ) / 2, s = ±1 its sign pattern."""
+    signs = (u.reshape(u.shape[0], -1) > 0).to(torch.float32) * 2 - 1
+    gram = signs @ signs.T  # exact: |entries| <= units < 2**24 per layer
+    total.add_((gram.to(torch.float64) + signs.shape[1]) / 2)
+
+
 def activation_agreement(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """NASWOT's Hamming-similarity kernel K_H (B, B), float64, accumulated rectifier by rectifier.
 
@@ -128,12 +135,7 @@ def activation_agreement(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     b = x.shape[0]
     total = torch.zeros(b, b, dtype=torch.float64, device=x.device)
 
-    def record(u: torch.Tensor) -> None:
-        signs = (u.reshape(b, -1) > 0).to(torch.float32) * 2 - 1
-        gram = signs @ signs.T  # exact: |entries| <= units < 2**24 per layer
-        total.add_((gram.to(torch.float64) + signs.shape[1]) / 2)
-
-    _rectifier_pass(model, x, record)
+    _rectifier_pass(model, x, lambda u: _add_agreement(total, u))
     return total
 
 
@@ -178,8 +180,7 @@ def rectifier_signals(model: nn.Module, x: torch.Tensor, samples: int = 8) -> di
     decorrelation = [0.0]
 
     def record(u: torch.Tensor) -> None:
-        signs = (u.reshape(b, -1) > 0).to(torch.float32) * 2 - 1
-        agreement.add_(((signs @ signs.T).to(torch.float64) + signs.shape[1]) / 2)
+        _add_agreement(agreement, u)
         decorrelation[0] += _channel_correlation_min_eig(u, samples)
 
     _rectifier_pass(model, x, record)
