@@ -10,7 +10,7 @@ Example:
 
 from __future__ import annotations
 
-from ntknas.ntk import empirical_ntk
+from ntknas.ntk import empirical_ntk, layerwise_ntk
 from ntknas.spectrum import (
     SpectrumResult,
     get_metric,
@@ -25,6 +25,7 @@ __all__ = [
     "SpectrumResult",
     "__version__",
     "empirical_ntk",
+    "layerwise_ntk",
     "get_metric",
     "list_metrics",
     "register_metric",

@@ -320,6 +320,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         data=args.data,
         seed=args.seed,
         implementation=args.implementation,
+        train_reference=not args.no_train_reference,
     )
     return _emit(args, result, format_throughput)
 
@@ -499,6 +500,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--data", default="synthetic")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--implementation", default="auto")
+    b.add_argument(
+        "--no-train-reference",
+        action="store_true",
+        help="skip the per-architecture training step (time and memory) next to scoring",
+    )
     b.add_argument("--output", default=None, help="write PREFIX.json and PREFIX.md")
     b.add_argument("--json", action="store_true")
     b = bench.add_parser(

@@ -11,6 +11,8 @@
   are — the smallest eigenvalue of their correlation matrix over spatial positions (tokens),
   summed over rectifiers (the signal of MeCo, Jiang et al. 2023, on rectifier inputs).
 * :func:`rectifier_signals`: NASWOT and feature decorrelation from one shared forward.
+* :func:`layer_gradient_decorrelation` (``layer_lambda_min_cosine``): an NTK signal — λmin of
+  each weight layer's own cosine-normalized NTK, summed over layers.
 
 Each signal declares a direction (:data:`PROXY_DIRECTIONS`) like the spectral metrics.
 """
@@ -33,6 +35,7 @@ PROXY_DIRECTIONS: dict[str, str] = {
     "krr_loss": "minimize",
     "kernel_alignment": "maximize",
     "feature_decorrelation": "maximize",
+    "layer_lambda_min_cosine": "maximize",
     "params": "maximize",
     "flops": "maximize",
 }
@@ -199,7 +202,9 @@ def feature_decorrelation(model: nn.Module, x: torch.Tensor, samples: int = 8) -
     measured on rectifier inputs in train mode (BatchNorm on batch statistics), in float64.
 
     Example:
-        >>> conv = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 3), nn.ReLU())
+        >>> conv = nn.Sequential(
+        ...     nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 3), nn.ReLU(), nn.Flatten()
+        ... )
         >>> 0.0 < feature_decorrelation(conv, torch.randn(2, 3, 8, 8)) <= 2.0
         True
     """
@@ -294,3 +299,52 @@ def kernel_target_alignment(
     target = y @ y.T
     denominator = torch.linalg.norm(K) * torch.linalg.norm(target)
     return float((K * target).sum() / denominator) if denominator > 0 else float("nan")
+
+
+#: Modules whose per-layer NTK enters :func:`layer_gradient_decorrelation`: the weight layers
+#: (normalization parameters only rescale and shift what these layers produce).
+WEIGHT_LAYERS: tuple[type[nn.Module], ...] = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+
+
+def cosine_lambda_min(kernel: torch.Tensor) -> float:
+    """λmin of the cosine-normalized kernel D^-½ K D^-½ in float64, clamped to [0, 1]; a sample
+    whose gradient is zero contributes a zero row and column (λmin = 0).
+
+    Example:
+        >>> round(cosine_lambda_min(torch.eye(3) * 5.0), 6)
+        1.0
+    """
+    K = kernel.detach().to("cpu", torch.float64)
+    d = torch.diagonal(K).clamp_min(0.0).sqrt()
+    inv = torch.where(d > 0, 1.0 / d.clamp_min(1e-300), torch.zeros_like(d))
+    cosine = K * inv[:, None] * inv[None, :]
+    cosine = (cosine + cosine.T) / 2
+    return float(torch.linalg.eigvalsh(cosine)[0].clamp(0.0, 1.0))
+
+
+def layer_gradient_decorrelation(
+    layers: dict[str, torch.Tensor], model: nn.Module, size: int | None = None
+) -> float:
+    """Σ over weight layers of λmin of the layer's cosine-normalized NTK (``layer_lambda_min_cosine``).
+
+    Θ = Σ_l Θ_l: each weight layer's own NTK Θ_l = J_l J_lᵀ (:func:`ntknas.layerwise_ntk`) is
+    normalized to unit diagonal, so it measures only how far the per-sample gradients *of that
+    layer* are from linear dependence (1: orthogonal, 0: dependent or dead), and these are
+    summed over layers, as ZiCo and MeCo sum their per-layer statistics. The whole-network
+    kernel mixes the layers and is dominated by the ones with the largest gradients; per layer,
+    every layer that separates the probe images counts. ``size``: use the leading ``size`` ×
+    ``size`` block (the probe images, when held-out images were appended).
+
+    Example:
+        >>> net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+        >>> layers = {"0": torch.eye(3), "2": torch.ones(3, 3)}
+        >>> layer_gradient_decorrelation(layers, net)
+        1.0
+    """
+    modules = dict(model.named_modules())
+    total = 0.0
+    for name, kernel in layers.items():
+        if isinstance(modules.get(name), WEIGHT_LAYERS):
+            block = kernel if size is None else kernel[:size, :size]
+            total += cosine_lambda_min(block)
+    return total

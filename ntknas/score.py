@@ -25,6 +25,14 @@ known from the dev table at that time):
   CIFAR-10, not our dev table. It became the default *after* it was measured (NAS-Bench-201 dev
   table τ 0.700 vs 0.661 for v1; ResNet/ViT short training: not better, see
   results/nb201/README.md).
+* ``ntk-only-v2``: ``ntk-only-v1`` plus the per-layer NTK signal ``layer_lambda_min_cosine`` ↑
+  (λmin of each weight layer's cosine-normalized NTK, summed over layers).
+* ``ntk-agg-v3``: ``ntk-agg-v2`` plus ``layer_lambda_min_cosine`` ↑.
+
+  Both were fixed (and committed) before ``layer_lambda_min_cosine`` was computed for any
+  architecture of the dev table; the reason to add it is the per-layer sums of ZiCo and MeCo
+  (every layer that separates the probe images counts, not only the layers with the largest
+  gradients), not a measurement.
 """
 
 from __future__ import annotations
@@ -133,6 +141,18 @@ register_score(
 )
 register_score(
     ScoreRule(
+        "ntk-only-v2",
+        {
+            "log_cond": "minimize",
+            "krr_loss": "minimize",
+            "trace": "maximize",
+            "layer_lambda_min_cosine": "maximize",
+        },
+        "ntk-only-v1 + λmin of each weight layer's cosine-normalized NTK, summed over layers",
+    )
+)
+register_score(
+    ScoreRule(
         "ntk-agg-v2",
         {
             "log_cond": "minimize",
@@ -142,5 +162,19 @@ register_score(
             "flops": "maximize",
         },
         "ntk-agg-v1 + feature decorrelation at the rectifiers (MeCo's signal)",
+    )
+)
+register_score(
+    ScoreRule(
+        "ntk-agg-v3",
+        {
+            "log_cond": "minimize",
+            "krr_loss": "minimize",
+            "naswot": "maximize",
+            "feature_decorrelation": "maximize",
+            "flops": "maximize",
+            "layer_lambda_min_cosine": "maximize",
+        },
+        "ntk-agg-v2 + λmin of each weight layer's cosine-normalized NTK, summed over layers",
     )
 )

@@ -20,12 +20,14 @@ from ntknas.ntk import (
     PARAM_SETS,
     contract_full,
     empirical_ntk,
+    layerwise_ntk,
 )
 from ntknas.ntk._engine import _check_choice as check_choice
 from ntknas.proxies import (
     PROXY_METRICS,
     kernel_target_alignment,
     krr_metrics,
+    layer_gradient_decorrelation,
     rectifier_signals,
 )
 from ntknas.score import list_scores
@@ -185,13 +187,15 @@ class NTKScorer:
 
     def kernel_of(self, model: nn.Module) -> torch.Tensor:
         """Θ of a built model on the probe batch (followed by the held-out images, if any)."""
+        return self._kernels_of(model)[0]
+
+    def _kernels_of(self, model: nn.Module) -> tuple[torch.Tensor, dict[str, torch.Tensor] | None]:
+        """Θ and, for the sum and trace kernels, each module's own kernel (same pass)."""
         x, _ = self.probe
         held = self.heldout_batch
         if held is not None:
             x = torch.cat([x, held[0]])
-        return empirical_ntk(
-            model,
-            x,
+        options = dict(
             kernel=self.kernel,
             bn=self.bn,
             params=self.params,
@@ -199,17 +203,22 @@ class NTKScorer:
             repeats=self.repeats,
             seed=self.seed,
         )
+        if self.kernel == "full":
+            return empirical_ntk(model, x, **options), None
+        layers = layerwise_ntk(model, x, **options)
+        theta = sum(layers.values()) if layers else empirical_ntk(model, x, **options)
+        return theta, layers
 
     def score_model(self, model: nn.Module, *, arch: str = "", arch_hash: str = "") -> ScoreResult:
         """Score an already built model (moved to the scorer's device)."""
         start = time.perf_counter()
         model = model.to(self.device)
         t0 = time.perf_counter()
-        K_all = self.kernel_of(model)
+        K_all, layers = self._kernels_of(model)
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         ntk_seconds = time.perf_counter() - t0
-        return self._result(model, K_all, arch, arch_hash, ntk_seconds, start)
+        return self._result(model, K_all, arch, arch_hash, ntk_seconds, start, layers=layers)
 
     def _result(
         self,
@@ -220,6 +229,7 @@ class NTKScorer:
         ntk_seconds: float,
         start: float,
         same_model: ScoreResult | None = None,
+        layers: dict[str, torch.Tensor] | None = None,
     ) -> ScoreResult:
         """Metrics, proxies and costs of a model whose kernel ``K_all`` is known
         (``same_model``: an earlier result of this model, whose forward proxies and FLOPs are
@@ -231,7 +241,11 @@ class NTKScorer:
         spec = spectrum(K)
         t2 = time.perf_counter()
         metrics = {k: float(v) for k, v in spec.items()}
-        phases = {"ntk": ntk_seconds, "eigendecomposition": t2 - t1}
+        if layers is not None:
+            metrics["layer_lambda_min_cosine"] = layer_gradient_decorrelation(layers, model, b)
+        t2b = time.perf_counter()
+        phases = {"ntk": ntk_seconds, "eigendecomposition": t2b - t1}
+        t2 = t2b
         labels = self.probe[1]
         if self.heldout:
             held_labels = self.heldout_batch[1]
@@ -254,8 +268,7 @@ class NTKScorer:
         if same_model is not None:
             flops = same_model.flops
         else:
-            flops = count_flops(model.cpu(), tuple(self.probe[0].shape[1:]))
-            model.to(self.device)
+            flops = count_flops(model, tuple(self.probe[0].shape[1:]))
         phases["flops"] = time.perf_counter() - t
         score = None if spec.degenerate else metrics.get(self.metric)
         return ScoreResult(

@@ -73,17 +73,47 @@ def count_parameters(model: nn.Module) -> int:
 
 
 def count_flops(model: nn.Module, input_shape: tuple[int, ...]) -> int:
-    """Forward FLOPs for one input of ``input_shape`` (C, H, W), by ``torch.utils.flop_counter``."""
-    from torch.utils.flop_counter import FlopCounterMode
+    """Forward FLOPs for one input of ``input_shape`` (C, H, W), on the model's own device.
 
+    The formulas are ``torch.utils.flop_counter``'s (matrix products, convolutions, attention:
+    multiply-adds count as 2; elementwise ops, pooling and normalization count 0), applied by
+    a lean dispatch mode that only looks up each op: ``FlopCounterMode`` gives the same totals
+    (tested for every registered space) at ~2x the cost on a 1-image pass, and counts CPU
+    ``scaled_dot_product_attention`` as 0 where this counts it.
+
+    Example:
+        >>> count_flops(nn.Linear(3, 2), (3,))
+        12
+    """
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils.flop_counter import flop_registry, sdpa_flop_count
+
+    class _Count(TorchDispatchMode):
+        total = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+            kwargs = kwargs or {}
+            out = func(*args, **kwargs)
+            formula = flop_registry.get(func._overloadpacket)
+            if formula is not None:
+                self.total += int(formula(*args, **kwargs, out_val=out))
+            elif "scaled_dot_product" in func.__name__ and len(args) >= 3:
+                # CPU attention kernels have no registered formula (FlopCounterMode counts
+                # them as 0); count them with the attention formula used for the GPU kernels.
+                q, k, v = (a.shape for a in args[:3])
+                self.total += int(sdpa_flop_count(q, k, v))
+            return out
+
+    first = next(iter([*model.parameters(), *model.buffers()]), None)
+    device = first.device if first is not None else torch.device("cpu")
     was_training = model.training
     model.eval()
     try:
-        with FlopCounterMode(display=False) as counter, torch.no_grad():
-            model(torch.zeros(1, *input_shape))
+        with _Count() as counter, torch.no_grad():
+            model(torch.zeros(1, *input_shape, device=device))
     finally:
         model.train(was_training)
-    return int(counter.get_total_flops())
+    return counter.total
 
 
 class SearchSpace(ABC):

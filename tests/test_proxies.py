@@ -152,3 +152,34 @@ def test_rectifier_signals_share_one_pass_and_leave_the_model_unchanged(net, x):
     assert not net.training
     for k, v in net.state_dict().items():
         assert torch.equal(v, before[k]), k
+
+
+def test_cosine_lambda_min_is_scale_free_and_flags_dependence():
+    from ntknas.proxies import cosine_lambda_min
+
+    g = torch.randn(5, 40, dtype=torch.float64)
+    K = g @ g.T
+    scale = torch.diag(torch.tensor([1.0, 10.0, 0.1, 3.0, 7.0], dtype=torch.float64))
+    assert abs(cosine_lambda_min(K) - cosine_lambda_min(scale @ K @ scale)) < 1e-10
+    assert 0.0 < cosine_lambda_min(K) < 1.0
+    g[4] = 2.0 * g[0] - g[1]  # linearly dependent gradients
+    assert cosine_lambda_min(g @ g.T) < 1e-10
+    g[3] = 0.0  # a sample with no gradient
+    assert cosine_lambda_min(g @ g.T) == 0.0
+
+
+def test_layer_gradient_decorrelation_sums_weight_layers_of_the_probe_block():
+    from ntknas import layerwise_ntk
+    from ntknas.proxies import cosine_lambda_min, layer_gradient_decorrelation
+
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 36, 3)
+    )
+    x = torch.randn(6, 3, 8, 8)
+    layers = layerwise_ntk(model, x)
+    assert set(layers) == {"0", "1", "4"}
+    expected = cosine_lambda_min(layers["0"][:4, :4]) + cosine_lambda_min(layers["4"][:4, :4])
+    got = layer_gradient_decorrelation(layers, model, size=4)
+    assert got == pytest.approx(expected, rel=1e-12)  # BatchNorm's own kernel is left out
+    assert 0.0 < got <= 2.0

@@ -30,6 +30,13 @@ def test_heldout_images_extend_the_kernel_not_the_spectrum():
     for name in ("krr_accuracy", "krr_loss", "naswot", "kernel_alignment"):
         assert name in result.metrics
     assert {"kernel_regression", "naswot"} <= set(result.phases)
+    # the per-layer NTK signal reads the probe block of each weight layer's kernel
+    from ntknas import layerwise_ntk
+    from ntknas.proxies import layer_gradient_decorrelation
+
+    layers = layerwise_ntk(model, torch.cat([x, held_x]))
+    expected = layer_gradient_decorrelation(layers, model, size=10)
+    assert result.metrics["layer_lambda_min_cosine"] == pytest.approx(expected, rel=1e-6)
 
 
 def test_combined_score_as_scorer_metric_and_bad_settings():

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import search_spaces
+from ntknas.bench._memory import peak_memory
 from ntknas.data import probe_batch
 from ntknas.ntk import empirical_ntk, tf32_disabled
 from ntknas.scorer import resolve_device
@@ -71,14 +72,7 @@ def _timer(device: torch.device) -> Callable[[Callable[[], Any]], float]:
 
 
 def _peak(device: torch.device, fn: Callable[[], Any]) -> int | None:
-    if device.type != "cuda":
-        return None
-    torch.cuda.synchronize(device)
-    torch.cuda.reset_peak_memory_stats(device)
-    base = torch.cuda.memory_allocated(device)
-    fn()
-    torch.cuda.synchronize(device)
-    return int(torch.cuda.max_memory_allocated(device) - base)
+    return peak_memory(device, fn)
 
 
 def run_speed(

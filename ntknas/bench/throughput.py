@@ -4,12 +4,16 @@ code path as ``ntknas search`` (``NTKScorer.score``: build, initialize, NTK, met
 from __future__ import annotations
 
 import resource
+import statistics
 import time
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 import search_spaces
+from ntknas.bench._memory import peak_memory
+from ntknas.ntk import tf32_disabled
 from ntknas.ntk._phases import record_phases
 from ntknas.scorer import NTKScorer
 
@@ -36,8 +40,15 @@ def run_throughput(
     implementation: str = "auto",
     kernel: str = "sum",
     bn: str = "frozen",
+    train_reference: bool = True,
 ) -> dict[str, Any]:
-    """Architectures per second, peak memory, and the share of time per phase."""
+    """Architectures per second, peak memory, and the share of time per phase.
+
+    With ``train_reference``, every architecture is also given one training step (forward +
+    cross-entropy + backward on the same batch, its own fresh model) after the timed loop, so
+    the table says what scoring costs next to training: the median per-architecture ratio of
+    time and of peak memory (each scoring's and training step's peak measured alone).
+    """
     if n < 1:
         raise ValueError(f"--n must be >= 1, got {n}")
     sp = search_spaces.create_search_space(space)
@@ -72,6 +83,7 @@ def run_throughput(
         torch.cuda.synchronize(scorer.device)
     wall = time.perf_counter() - start
     counted = len(archs) - 1
+    reference = _train_reference(sp, scorer, archs[1:]) if train_reference else None
     if scorer.device.type == "cuda":
         peak = int(torch.cuda.max_memory_allocated(scorer.device))
         peak_kind = "cuda max_memory_allocated"
@@ -104,6 +116,56 @@ def run_throughput(
         "projected_seconds_for_space": (sp.size() / (counted / wall))
         if sp.size() != float("inf")
         else None,
+        "train_reference": reference,
+    }
+
+
+def _train_reference(sp: Any, scorer: NTKScorer, archs: list[str]) -> dict[str, Any]:
+    """Per architecture: one training step's time and peak memory next to scoring's (scoring
+    timed again here, alone, so both are measured the same way)."""
+    x, y = scorer.probe
+    cuda = scorer.device.type == "cuda"
+    time_ratios, memory_ratios, train_seconds, score_seconds = [], [], [], []
+    for arch in archs:
+        model = scorer.build(sp, arch)
+        model.train()
+
+        def step(model: torch.nn.Module = model) -> None:
+            model.zero_grad(set_to_none=True)
+            F.cross_entropy(model(x), y).backward()
+            if cuda:
+                torch.cuda.synchronize(scorer.device)
+
+        def score(arch: str = arch) -> None:
+            scorer.score(sp, arch)
+            if cuda:
+                torch.cuda.synchronize(scorer.device)
+
+        with tf32_disabled():
+            step()  # warm-up of this shape
+            started = time.perf_counter()
+            step()
+            t_train = time.perf_counter() - started
+            train_peak = peak_memory(scorer.device, step)
+        model.zero_grad(set_to_none=True)
+        started = time.perf_counter()
+        score()
+        t_score = time.perf_counter() - started
+        score_peak = peak_memory(scorer.device, score)
+        train_seconds.append(t_train)
+        score_seconds.append(t_score)
+        time_ratios.append(t_score / t_train)
+        if train_peak and score_peak is not None:
+            memory_ratios.append(score_peak / train_peak)
+    return {
+        "median_train_step_seconds": statistics.median(train_seconds),
+        "mean_train_step_seconds": statistics.fmean(train_seconds),
+        "median_score_seconds": statistics.median(score_seconds),
+        "median_time_ratio": statistics.median(time_ratios),
+        "time_ratios": [round(r, 3) for r in time_ratios],
+        "median_peak_memory_ratio": statistics.median(memory_ratios) if memory_ratios else None,
+        "max_peak_memory_ratio": max(memory_ratios) if memory_ratios else None,
+        "train_steps_per_second": 1.0 / statistics.fmean(train_seconds),
     }
 
 
@@ -116,6 +178,17 @@ def format_throughput(r: dict[str, Any]) -> str:
     ]
     if r["projected_seconds_for_space"]:
         lines.append(f"whole space at this rate: {r['projected_seconds_for_space'] / 60:.1f} min")
+    ref = r.get("train_reference")
+    if ref:
+        mem = ref["median_peak_memory_ratio"]
+        lines.append(
+            f"one training step on the same archs: {ref['median_train_step_seconds']:.3f} s "
+            f"median ({1 / ref['median_train_step_seconds']:.2f} archs/s if scoring cost exactly "
+            "one step); "
+            f"scoring / training step, median per arch: time {ref['median_time_ratio']:.2f}x, "
+            "peak memory "
+            + (f"{mem:.2f}x (max {ref['max_peak_memory_ratio']:.2f}x)" if mem else "not measured")
+        )
     lines.append("")
     lines.append(f"{'phase':<22} {'share':>7}")
     for name, share in r["phases"].items():

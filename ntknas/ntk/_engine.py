@@ -19,6 +19,7 @@ import copy
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -98,6 +99,22 @@ def tf32_disabled(allow_tf32: bool = False) -> Iterator[None]:
         yield
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+def batch_statistics(h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and biased variance of a BatchNorm input (N, C, ...), as train mode
+    computes them, from one fused kernel (``Tensor.var`` over (N, H, W) is several times slower).
+
+    Example:
+        >>> mean, var = batch_statistics(torch.ones(4, 3, 2, 2))
+        >>> mean.tolist(), var.tolist()
+        ([1.0, 1.0, 1.0], [0.0, 0.0, 0.0])
+    """
+    with torch.no_grad():
+        _, mean, invstd = torch.native_batch_norm(h, None, None, None, None, True, 0.0, 0.0)
+    # A constant channel has variance 0; the kernel reports its inverse std as 0, not inf.
+    var = torch.where(invstd > 0, invstd.pow(-2), torch.zeros_like(invstd))
+    return mean, var
 
 
 @contextlib.contextmanager
@@ -192,9 +209,7 @@ def _prepare(
         for name, m in bn_modules.items():
 
             def record(mod: nn.Module, inputs: tuple[torch.Tensor, ...], _n: str = name) -> None:
-                h = inputs[0]
-                dims = [d for d in range(h.dim()) if d != 1]
-                stats[_n] = (h.mean(dims), h.var(dims, unbiased=False))
+                stats[_n] = batch_statistics(inputs[0])
 
             hooks.append(m.register_forward_pre_hook(record))
         calibration = {name: b.clone() for name, b in constants.items()}
@@ -436,7 +451,10 @@ def _kernel_once(
     implementation: str,
     memory_budget: int,
     chunk_size: int | None,
-) -> torch.Tensor:
+    by_layer: bool = False,
+) -> torch.Tensor | dict[str, torch.Tensor]:
+    """Θ of the model's current weights, or with ``by_layer`` each module's kernel Θ_l (module
+    name → tensor, in model order; their sum is Θ)."""
     with _phases.phase("setup"):
         hooks = implementation == "hooks"
         work = _prepare(
@@ -445,10 +463,11 @@ def _kernel_once(
     if implementation == "hooks":
         from ntknas.ntk._hooks import kernel_hooks
 
+        layers: dict[str, torch.Tensor] | None = {} if by_layer else None
         with _modes(model, bn):
-            theta = kernel_hooks(work)
+            theta = kernel_hooks(work, layers)
         if theta is not None:
-            return theta
+            return _ordered_layers(work, layers) if layers is not None else theta
         implementation = "func"
         work = _prepare(model, x, kernel=kernel, bn=bn, params=params)
 
@@ -463,7 +482,17 @@ def _kernel_once(
         direction_chunks = [work.directions]
     shapes = {n: t.shape for n, t in work.differentiable.items()}
     rows = b * direction_chunks[0].shape[0]
-    groups = parameter_groups(shapes, rows, memory_budget, x.element_size())
+    if by_layer:  # groups never span two modules, so each group's Gram belongs to one layer
+        groups = [
+            g
+            for names in _names_by_module(shapes).values()
+            for g in parameter_groups(
+                {n: shapes[n] for n in names}, rows, memory_budget, x.element_size()
+            )
+        ]
+        layer_thetas = {m: torch.zeros_like(theta) for m in _names_by_module(shapes)}
+    else:
+        groups = parameter_groups(shapes, rows, memory_budget, x.element_size())
 
     with _modes(model, bn):
         out = tensors = None
@@ -486,9 +515,29 @@ def _kernel_once(
                     else:
                         jac = _jacobian_reference(work, names, directions, out, tensors)
                 with _phases.phase("gram"):
-                    _gram_update(theta, jac, kernel)
+                    target = layer_thetas[_module_of(names[0])] if by_layer else theta
+                    _gram_update(target, jac, kernel)
                 del jac
+    if by_layer:
+        return {m: t.to(x.dtype) for m, t in layer_thetas.items()}
     return theta.to(x.dtype)
+
+
+def _module_of(parameter: str) -> str:
+    return parameter.rsplit(".", 1)[0] if "." in parameter else ""
+
+
+def _names_by_module(shapes: dict[str, torch.Size]) -> dict[str, list[str]]:
+    modules: dict[str, list[str]] = {}
+    for name in shapes:
+        modules.setdefault(_module_of(name), []).append(name)
+    return modules
+
+
+def _ordered_layers(work: _Pass, layers: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The hooks' per-layer kernels in model order."""
+    order = {m: i for i, m in enumerate(_names_by_module(work.differentiable))}
+    return dict(sorted(layers.items(), key=lambda item: order.get(item[0], len(order))))
 
 
 def reinitialize(model: nn.Module) -> None:
@@ -582,6 +631,37 @@ def empirical_ntk(
         >>> empirical_ntk(net, torch.randn(5, 4)).shape
         torch.Size([5, 5])
     """
+    return _ntk(
+        model,
+        x,
+        kernel=kernel,
+        bn=bn,
+        params=params,
+        implementation=implementation,
+        repeats=repeats,
+        seed=seed,
+        chunk_size=chunk_size,
+        memory_budget=memory_budget,
+        allow_tf32=allow_tf32,
+        by_layer=False,
+    )
+
+
+def _ntk(
+    model: nn.Module,
+    x: torch.Tensor,
+    *,
+    kernel: str,
+    bn: str,
+    params: str,
+    implementation: str,
+    repeats: int,
+    seed: int,
+    chunk_size: int | None,
+    memory_budget: int,
+    allow_tf32: bool,
+    by_layer: bool,
+) -> Any:
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be a torch.nn.Module, not {type(model).__name__}")
     if not isinstance(x, torch.Tensor):
@@ -609,18 +689,73 @@ def empirical_ntk(
         implementation=impl,
         memory_budget=memory_budget,
         chunk_size=chunk_size,
+        by_layer=by_layer,
     )
     with tf32_disabled(allow_tf32):
         if repeats == 1:
             return _kernel_once(model, x, **options)
         work = copy.deepcopy(model)
-        total: torch.Tensor | None = None
+        total = None
         for r in range(repeats):
             devices = [x.device] if x.device.type == "cuda" else []
             with torch.random.fork_rng(devices=devices):
                 torch.manual_seed(seed + r)
                 reinitialize(work)
             theta = _kernel_once(work, x, **options)
-            total = theta if total is None else total + theta
+            if total is None:
+                total = theta
+            elif isinstance(theta, dict):
+                total = {m: total[m] + t for m, t in theta.items()}
+            else:
+                total = total + theta
         assert total is not None
+        if isinstance(total, dict):
+            return {m: t / repeats for m, t in total.items()}
         return total / repeats
+
+
+def layerwise_ntk(
+    model: nn.Module,
+    x: torch.Tensor,
+    *,
+    kernel: str = "sum",
+    bn: str = "frozen",
+    params: str = "all",
+    implementation: str = "auto",
+    repeats: int = 1,
+    seed: int = 0,
+    chunk_size: int | None = None,
+    memory_budget: int = _DEFAULT_MEMORY_BUDGET,
+    allow_tf32: bool = False,
+) -> dict[str, torch.Tensor]:
+    """Each module's own empirical NTK: Θ_l = J_l J_lᵀ with J_l the Jacobian with respect to the
+    selected parameters of module ``l`` alone, so that Σ_l Θ_l = :func:`empirical_ntk`.
+
+    Same arguments and checks as :func:`empirical_ntk` (``kernel`` "sum" or "trace" with the
+    hooks implementation; every implementation for every kernel otherwise). Per-layer kernels
+    cost no extra passes: the hooks implementation forms each layer's contribution anyway.
+
+    Returns:
+        module name → Θ_l (in model order), for every module that holds a selected parameter;
+        a module the output does not depend on has a zero kernel.
+
+    Example:
+        >>> net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+        >>> layers = layerwise_ntk(net, torch.randn(5, 4))
+        >>> list(layers), tuple(layers["0"].shape)
+        (['0', '2'], (5, 5))
+    """
+    return _ntk(
+        model,
+        x,
+        kernel=kernel,
+        bn=bn,
+        params=params,
+        implementation=implementation,
+        repeats=repeats,
+        seed=seed,
+        chunk_size=chunk_size,
+        memory_budget=memory_budget,
+        allow_tf32=allow_tf32,
+        by_layer=True,
+    )

@@ -210,6 +210,9 @@ def test_throughput_contract():
     assert r["n"] == 2 and r["archs_per_second"] > 0 and r["peak_memory_bytes"] > 0
     assert {"build", "forward", "backward", "gram", "eigendecomposition"} <= set(r["phases"])
     assert abs(sum(r["phases"].values()) - 1.0) < 0.05
+    ref = r["train_reference"]
+    assert len(ref["time_ratios"]) == 2 and ref["median_train_step_seconds"] > 0
+    assert ref["median_time_ratio"] > 0
 
 
 def test_nb201_bench_with_kernel_regression_and_proxies(table, capsys):

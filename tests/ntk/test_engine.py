@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from ntknas import empirical_ntk
+from ntknas import empirical_ntk, layerwise_ntk
 from ntknas.ntk import BN_MODES, KERNELS, contract_full, hooks_support
 from tests.conftest import INPUTS, MODELS
 
@@ -225,3 +225,53 @@ def test_float32_gram_accumulates_in_float64(implementation):
         got = empirical_ntk(model, x, kernel="trace", bn="eval", implementation=implementation)
     assert got.dtype == torch.float32
     assert rel_err(got, ref) < 1e-5
+
+
+@pytest.mark.parametrize("kernel", ("sum", "trace"))
+@pytest.mark.parametrize("bn", ("frozen", "eval"))
+@pytest.mark.parametrize("implementation", ("func", "hooks", "reference"))
+def test_layerwise_kernels_sum_to_the_reference(model_and_input, kernel, bn, implementation):
+    name, model, x = model_and_input
+    expected = reference(model, x, kernel=kernel, bn=bn)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        layers = layerwise_ntk(model, x, kernel=kernel, bn=bn, implementation=implementation)
+    owners = [m for m, mod in model.named_modules() if list(mod.parameters(recurse=False))]
+    assert list(layers) == owners, name
+    for layer, theta in layers.items():
+        assert theta.shape == expected.shape and torch.allclose(theta, theta.T, atol=1e-6), layer
+        assert torch.linalg.eigvalsh(theta.double())[0] >= -1e-5 * float(expected.abs().max())
+    total = sum(layers.values())
+    assert rel_err(total, expected) <= 1e-5, (name, kernel, bn, implementation)
+
+
+def test_layerwise_kernels_equal_a_model_with_only_that_layer_trainable():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 6), nn.Tanh(), nn.Linear(6, 5), nn.Tanh(), nn.Linear(5, 3))
+    x = torch.randn(7, 4)
+    layers = layerwise_ntk(model, x)
+    for name in ("0", "2", "4"):
+        alone = copy.deepcopy(model)
+        for pname, p in alone.named_parameters():
+            p.requires_grad_(pname.startswith(name + "."))
+        assert torch.allclose(layers[name], empirical_ntk(alone, x), rtol=1e-5, atol=1e-6)
+
+
+def test_layerwise_repeats_average_and_dead_layers_are_zero():
+    torch.manual_seed(0)
+
+    class Dead(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.used, self.unused = nn.Linear(3, 2), nn.Linear(3, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.used(x) + 0.0 * self.unused(x)
+
+    model, x = Dead(), torch.randn(4, 3)
+    for implementation in ("hooks", "func"):
+        layers = layerwise_ntk(model, x, implementation=implementation)
+        assert torch.count_nonzero(layers["unused"]) == 0 and layers["used"].abs().sum() > 0
+    averaged = layerwise_ntk(model, x, repeats=3, seed=5)
+    total = empirical_ntk(model, x, repeats=3, seed=5)
+    assert torch.allclose(sum(averaged.values()), total, rtol=1e-5, atol=1e-7)

@@ -95,3 +95,18 @@ def test_parse_format_roundtrip():
     ops = ("nor_conv_3x3", "none", "skip_connect", "avg_pool_3x3", "nor_conv_1x1", "none")
     assert parse_arch(format_arch(ops)) == ops
     assert set(OPS) == {"none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"}
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 5, 7), (4, 16, 32, 32), (1, 2, 1, 1), (2, 2, 2, 1)])
+def test_avg_pool_3x3_equals_torch_pooling_with_gradients(shape):
+    from search_spaces.nb201 import AvgPool3x3
+
+    x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
+    ours = AvgPool3x3()(x)
+    ref = torch.nn.functional.avg_pool2d(x, 3, 1, 1, count_include_pad=False)
+    g = torch.randn_like(ref)
+    (g_ours,) = torch.autograd.grad(ours, x, g)
+    (g_ref,) = torch.autograd.grad(ref, x, g)
+    torch.testing.assert_close(ours, ref, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(g_ours, g_ref, rtol=1e-12, atol=1e-12)
+    assert isinstance(AvgPool3x3(), torch.nn.AvgPool2d)

@@ -11,7 +11,13 @@ import torch
 
 import search_spaces
 from ntknas import empirical_ntk
-from search_spaces import ArchSpec, SearchSpace, create_search_space, list_search_spaces
+from search_spaces import (
+    ArchSpec,
+    SearchSpace,
+    count_flops,
+    create_search_space,
+    list_search_spaces,
+)
 
 SPACES = list_search_spaces()
 
@@ -48,6 +54,29 @@ def test_contract(name):
         assert model(torch.randn(2, 3, 32, 32)).shape == (2, 7)
         cost = space.cost(spec)
         assert cost.params > 0 and cost.flops > 0
+
+
+@pytest.mark.parametrize("name", SPACES)
+def test_count_flops_agrees_with_flop_counter_mode(name):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    space = create_search_space(name)
+    for seed in range(3):
+        model = space.build(space.sample(seed))
+        model.eval()
+        with FlopCounterMode(display=False) as reference, torch.no_grad():
+            model(torch.zeros(1, *space.input_shape))
+        assert count_flops(model, space.input_shape) == reference.get_total_flops() > 0
+
+
+def test_count_flops_counts_cpu_attention():
+    class Attention(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            q = x.view(1, 2, 8, 8)  # (batch, heads, tokens, head dim)
+            return torch.nn.functional.scaled_dot_product_attention(q, q, q)
+
+    # QK^T and AV: 2 products of 2 heads x 8 x 8 x 8 multiply-adds each, 2 FLOPs per madd
+    assert count_flops(Attention(), (16, 8)) == 2 * 2 * (2 * 8 * 8 * 8)
 
 
 @pytest.mark.parametrize("name", SPACES)
