@@ -306,20 +306,22 @@ def kernel_target_alignment(
 WEIGHT_LAYERS: tuple[type[nn.Module], ...] = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 
 
-def cosine_lambda_min(kernel: torch.Tensor) -> float:
+def cosine_lambda_min(kernel: torch.Tensor) -> float | torch.Tensor:
     """λmin of the cosine-normalized kernel D^-½ K D^-½ in float64, clamped to [0, 1]; a sample
-    whose gradient is zero contributes a zero row and column (λmin = 0).
+    whose gradient is zero contributes a zero row and column (λmin = 0). A stack of kernels
+    (L, B, B) gives a tensor of L values from one batched eigendecomposition.
 
     Example:
         >>> round(cosine_lambda_min(torch.eye(3) * 5.0), 6)
         1.0
     """
     K = kernel.detach().to("cpu", torch.float64)
-    d = torch.diagonal(K).clamp_min(0.0).sqrt()
+    d = torch.diagonal(K, dim1=-2, dim2=-1).clamp_min(0.0).sqrt()
     inv = torch.where(d > 0, 1.0 / d.clamp_min(1e-300), torch.zeros_like(d))
-    cosine = K * inv[:, None] * inv[None, :]
-    cosine = (cosine + cosine.T) / 2
-    return float(torch.linalg.eigvalsh(cosine)[0].clamp(0.0, 1.0))
+    cosine = K * inv[..., :, None] * inv[..., None, :]
+    cosine = (cosine + cosine.transpose(-2, -1)) / 2
+    values = torch.linalg.eigvalsh(cosine)[..., 0].clamp(0.0, 1.0)
+    return float(values) if values.dim() == 0 else values
 
 
 def layer_gradient_decorrelation(
@@ -342,9 +344,11 @@ def layer_gradient_decorrelation(
         1.0
     """
     modules = dict(model.named_modules())
-    total = 0.0
-    for name, kernel in layers.items():
-        if isinstance(modules.get(name), WEIGHT_LAYERS):
-            block = kernel if size is None else kernel[:size, :size]
-            total += cosine_lambda_min(block)
-    return total
+    blocks = [
+        kernel if size is None else kernel[:size, :size]
+        for name, kernel in layers.items()
+        if isinstance(modules.get(name), WEIGHT_LAYERS)
+    ]
+    if not blocks:
+        return 0.0
+    return float(cosine_lambda_min(torch.stack(blocks)).sum())
