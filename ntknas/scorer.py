@@ -376,4 +376,6 @@ class NTKScorer:
             "heldout": self.heldout,
             # the proxy names, so results made before a proxy existed are told apart
             "proxies": [*FORWARD_PROXIES, "kernel_alignment"] if self.proxies else False,
+            # per-layer NTK metrics (layer_lambda_min_cosine) with the sum and trace kernels
+            "layer_metrics": self.kernel != "full",
         }
