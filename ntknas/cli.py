@@ -310,8 +310,26 @@ def cmd_bench(args: argparse.Namespace) -> int:
             shard=shard,
         )
         return _emit(args, result, format_nb201)
-    from ntknas.bench.throughput import format_throughput, run_throughput
+    from ntknas.bench.throughput import (
+        format_throughput,
+        format_throughput_workers,
+        run_throughput,
+        run_throughput_workers,
+    )
 
+    if args.workers > 1:
+        if args.device != "cpu":
+            raise UsageError("--workers is for CPU throughput (one process per GPU is one worker)")
+        result = run_throughput_workers(
+            workers=args.workers,
+            space=args.space,
+            n=args.n,
+            batch_size=args.batch_size,
+            data=args.data,
+            seed=args.seed,
+            implementation=args.implementation,
+        )
+        return _emit(args, result, format_throughput_workers)
     result = run_throughput(
         space=args.space,
         n=args.n,
@@ -504,6 +522,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-train-reference",
         action="store_true",
         help="skip the per-architecture training step (time and memory) next to scoring",
+    )
+    b.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="CPU: N worker processes splitting the cores and the architectures",
     )
     b.add_argument("--output", default=None, help="write PREFIX.json and PREFIX.md")
     b.add_argument("--json", action="store_true")

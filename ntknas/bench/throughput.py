@@ -194,3 +194,104 @@ def format_throughput(r: dict[str, Any]) -> str:
     for name, share in r["phases"].items():
         lines.append(f"{name:<22} {share * 100:>6.1f}%")
     return "\n".join(lines)
+
+
+def _worker_share(
+    options: dict[str, Any], archs: list[str], threads: int, barrier: Any
+) -> dict[str, Any]:
+    """One worker process: warm up on its first architecture, wait for the others, then score
+    the rest of its share; returns its count, seconds and phase totals."""
+    torch.set_num_threads(threads)
+    sp = search_spaces.create_search_space(options.pop("space"))
+    scorer = NTKScorer(**options)
+    _ = scorer.probe
+    scorer.score(sp, archs[0])
+    barrier.wait()
+    started = time.perf_counter()
+    for arch in archs[1:]:
+        scorer.score(sp, arch)
+    return {"n": len(archs) - 1, "seconds": time.perf_counter() - started}
+
+
+def run_throughput_workers(
+    *,
+    workers: int,
+    space: str = "nb201",
+    n: int = 50,
+    batch_size: int = 64,
+    data: str = "synthetic",
+    seed: int = 0,
+    implementation: str = "auto",
+    kernel: str = "sum",
+    bn: str = "frozen",
+    threads_per_worker: int | None = None,
+) -> dict[str, Any]:
+    """Aggregate CPU throughput of ``workers`` processes that split the cores and the
+    architectures (what ``ntknas worker`` processes sharing one study do).
+
+    Each worker scores its share (round-robin) after a warm-up architecture of its own; timing
+    starts when every worker is warm and stops when the last one finishes, so
+    ``archs_per_second`` is N / (slowest worker's time).
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    if workers < 1 or n < workers:
+        raise ValueError(f"--workers must be between 1 and --n ({n}), got {workers}")
+    threads = threads_per_worker or max(1, torch.get_num_threads() // workers)
+    sp = search_spaces.create_search_space(space)
+    archs = [spec.arch for spec in sp.sample_distinct(n + workers, seed)]
+    warmups, counted = archs[:workers], archs[workers:]
+    shares = [[warmups[w], *counted[w::workers]] for w in range(workers)]
+    options = dict(
+        space=space,
+        batch_size=batch_size,
+        device="cpu",
+        data=data,
+        seed=seed,
+        implementation=implementation,
+        kernel=kernel,
+        bn=bn,
+    )
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager:
+        barrier = manager.Barrier(workers + 1)
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            futures = [
+                pool.submit(_worker_share, dict(options), share, threads, barrier)
+                for share in shares
+            ]
+            barrier.wait()
+            started = time.perf_counter()
+            parts = [f.result() for f in futures]
+            wall = time.perf_counter() - started
+    return {
+        "space": space,
+        "n": sum(p["n"] for p in parts),
+        "batch_size": batch_size,
+        "device": "cpu",
+        "device_name": "cpu",
+        "workers": workers,
+        "threads_per_worker": threads,
+        "kernel": kernel,
+        "bn": bn,
+        "seconds": wall,
+        "archs_per_second": sum(p["n"] for p in parts) / wall,
+        "worker_seconds": [round(p["seconds"], 3) for p in parts],
+        "projected_seconds_for_space": (sp.size() / (sum(p["n"] for p in parts) / wall))
+        if sp.size() != float("inf")
+        else None,
+    }
+
+
+def format_throughput_workers(r: dict[str, Any]) -> str:
+    lines = [
+        f"{r['space']}: {r['n']} distinct architectures, B={r['batch_size']}, {r['kernel']}/{r['bn']}, "
+        f"cpu, {r['workers']} worker processes x {r['threads_per_worker']} threads",
+        f"{r['archs_per_second']:.2f} architectures/s ({r['seconds']:.1f} s; per worker "
+        + ", ".join(f"{s:.1f} s" for s in r["worker_seconds"])
+        + ")",
+    ]
+    if r["projected_seconds_for_space"]:
+        lines.append(f"whole space at this rate: {r['projected_seconds_for_space'] / 60:.1f} min")
+    return "\n".join(lines)

@@ -253,3 +253,13 @@ def test_device_check_on_cpu_passes_and_reports_every_combination():
     assert r["passed"] and r["worst_float64"] <= 1e-9
     combos = {(row["implementation"], row["kernel"], row["bn"]) for row in r["rows"]}
     assert len(combos) == 3 * 3 * 2 + 3  # per-sample ones for frozen/eval, autograd for batch
+
+
+def test_throughput_workers_split_the_architectures():
+    from ntknas.bench.throughput import run_throughput_workers
+
+    r = run_throughput_workers(workers=2, space="nb201", n=2, batch_size=4)
+    assert r["n"] == 2 and r["workers"] == 2 and len(r["worker_seconds"]) == 2
+    assert r["archs_per_second"] > 0
+    with pytest.raises(ValueError, match="--workers"):
+        run_throughput_workers(workers=3, n=2)
