@@ -34,6 +34,21 @@ CANDIDATES = {
     "naswot": "maximize",
     "feature_decorrelation": "maximize",
     "flops": "maximize",
+    "lambda_min_cosine": "maximize",
+    "layer_lambda_min_cosine": "maximize",
+}
+
+
+#: The candidates computed from the NTK alone (no size, FLOPs or expressivity terms).
+NTK_ONLY = {
+    "log_cond",
+    "lambda_min_normalized",
+    "effective_rank",
+    "trace",
+    "krr_loss",
+    "kernel_alignment",
+    "lambda_min_cosine",
+    "layer_lambda_min_cosine",
 }
 
 
@@ -75,12 +90,17 @@ def main(argv: list[str] | None = None) -> None:
     a, b = order[: len(order) // 2], order[len(order) // 2 :]
     ra, aa = [rows[i] for i in a], [acc[i] for i in a]
     rb, ab = [rows[i] for i in b], [acc[i] for i in b]
-    results = []
-    for k in (2, 3, 4, 5):
+    results, ntk_results = [], []
+    for k in (1, 2, 3, 4, 5):
         for combo in itertools.combinations(candidates, k):
             rule = ScoreRule("+".join(combo), {c: candidates[c] for c in combo})
-            results.append((_tau(ra, aa, rule)[0], rule))
+            tau_a = _tau(ra, aa, rule)[0]
+            if k > 1:
+                results.append((tau_a, rule))
+            if set(combo) <= NTK_ONLY:
+                ntk_results.append((tau_a, rule))
     results.sort(key=lambda t: -t[0])
+    ntk_results.sort(key=lambda t: -t[0])
     print(f"{len(rows)} connected architectures; half A {len(a)}, half B {len(b)}")
     print(f"{'rule':<55} {'tau A':>7} {'tau B':>7} {'rho B':>7}")
     for name in list_scores():
@@ -90,6 +110,10 @@ def main(argv: list[str] | None = None) -> None:
     for tau_a, rule in results[:5]:
         tb = _tau(rb, ab, rule)
         print(f"{'selected on A: ' + rule.name:<55} {tau_a:>7.3f} {tb[0]:>7.3f} {tb[1]:>7.3f}")
+    for tau_a, rule in ntk_results[:5]:
+        tb = _tau(rb, ab, rule)
+        label = "NTK-only selected on A: " + rule.name
+        print(f"{label:<55} {tau_a:>7.3f} {tb[0]:>7.3f} {tb[1]:>7.3f}")
 
 
 if __name__ == "__main__":

@@ -133,11 +133,20 @@ def run_speed(
             n = repeats if impl not in ("tenas_loop", "autograd") else max(1, min(repeats, 3))
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
-                seconds = median(fn, n)
+                fn()  # warm-up
+                # Side by side: each run of the method right after a training step, so a slow
+                # stretch of a shared machine slows both; the ratio is the median of the pairs.
+                pairs = []
+                for _ in range(n):
+                    t_train = timer(train_step)
+                    pairs.append((t_train, timer(fn)))
+                seconds = statistics.median(m for _, m in pairs)
+                paired_ratio = statistics.median(m / t for t, m in pairs)
                 peak = _peak(dev, fn)
             table[name] = {
                 "seconds": seconds,
-                "ratio_to_train_step": seconds / train_seconds,
+                "ratio_to_train_step": paired_ratio,
+                "paired_train_step_seconds": statistics.median(t for t, _ in pairs),
                 "kernel": kernel,
                 "bn": bn,
                 "implementation": impl,
@@ -168,6 +177,7 @@ def format_speed(result: dict[str, Any]) -> str:
         f"{result['space']} {result['arch']} ({result['params']:,} params), "
         f"B={result['batch_size']}, {result['device_name']}, {result['threads']} threads",
         f"training step (forward + cross-entropy + backward): {result['train_step_seconds'] * 1e3:.1f} ms (median)",
+        "x train step: median over runs of (method time / the training step timed just before it)",
         "",
         f"{'method':<22} {'kernel':<6} {'bn':<7} {'ms':>9} {'x train step':>13} {'peak mem x':>11}",
     ]
