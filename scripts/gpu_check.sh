@@ -12,6 +12,7 @@ set -uo pipefail
 OUT=${OUT:-results/speed}
 PY=${PYTHON:-python3}
 N=${N:-500}
+NREF=${NREF:-50}         # cells for the per-architecture training-step reference
 DEVICE=${DEVICE:-cuda}      # DEVICE=cpu BATCH=4 N=3 REPEATS=1 SPACES=cnn: a quick smoke run
 BATCH=${BATCH:-64}
 REPEATS=${REPEATS:-10}
@@ -32,7 +33,11 @@ $PY -m ntknas.cli bench speed --space nb201 --batch-size "$BATCH" --device "$DEV
 
 echo "== 3. end-to-end throughput ($N distinct NB201 cells, B=$BATCH, sum/frozen)"
 $PY -m ntknas.cli bench throughput --space nb201 --n "$N" --batch-size "$BATCH" --device "$DEVICE" \
-    --output "$OUT/gpu_throughput_nb201_b64"
+    --no-train-reference --output "$OUT/gpu_throughput_nb201_b64"
+
+echo "== 4. scoring vs one training step per architecture, time and peak memory ($NREF cells)"
+$PY -m ntknas.cli bench throughput --space nb201 --n "$NREF" --batch-size "$BATCH" --device "$DEVICE" \
+    --output "$OUT/gpu_throughput_nb201_b64_reference"
 
 echo "== summary"
 $PY - "$OUT" <<'PYEOF'
@@ -45,6 +50,7 @@ def load(name):
     return json.loads(p.read_text()) if p.exists() else None
 
 check, speed, tp = load("gpu_device_check"), load("gpu_nb201_b64"), load("gpu_throughput_nb201_b64")
+ref = (load("gpu_throughput_nb201_b64_reference") or {}).get("train_reference")
 rows = []
 if check:
     rows.append(("correctness: worst float64 / float32 rel. error",
@@ -63,6 +69,11 @@ if speed:
 if tp:
     rows.append(("throughput (archs/s)", f"{tp['archs_per_second']:.1f}", ">= 50"))
     rows.append(("peak memory (MiB)", f"{tp['peak_memory_bytes'] / 2**20:.0f}", ""))
+if ref:
+    rows.append(("scoring / training step, median per arch: time", f"{ref['median_time_ratio']:.2f}", "<= 2x"))
+    if ref.get("median_peak_memory_ratio"):
+        rows.append(("scoring / training step, median per arch: peak memory",
+                     f"{ref['median_peak_memory_ratio']:.2f}", "<= 2x"))
 for k, v, t in rows:
     print(f"{k:<52} {v:>16} {t}")
 PYEOF
