@@ -317,28 +317,21 @@ def cmd_bench(args: argparse.Namespace) -> int:
         run_throughput_workers,
     )
 
-    if args.workers > 1:
-        if args.device != "cpu":
-            raise UsageError("--workers is for CPU throughput (one process per GPU is one worker)")
-        result = run_throughput_workers(
-            workers=args.workers,
-            space=args.space,
-            n=args.n,
-            batch_size=args.batch_size,
-            data=args.data,
-            seed=args.seed,
-            implementation=args.implementation,
-        )
-        return _emit(args, result, format_throughput_workers)
-    result = run_throughput(
+    common = dict(
         space=args.space,
         n=args.n,
         batch_size=args.batch_size,
-        device=args.device,
         data=args.data,
         seed=args.seed,
         implementation=args.implementation,
-        train_reference=not args.no_train_reference,
+    )
+    if args.workers > 1:
+        if args.device != "cpu":
+            raise UsageError("--workers is for CPU throughput (one process per GPU is one worker)")
+        result = run_throughput_workers(workers=args.workers, **common)
+        return _emit(args, result, format_throughput_workers)
+    result = run_throughput(
+        device=args.device, train_reference=not args.no_train_reference, **common
     )
     return _emit(args, result, format_throughput)
 

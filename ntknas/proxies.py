@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from ntknas.ntk import logits_of
+from ntknas.spectrum import cosine_lambda_min
 from ntknas.theory.kernel_regression import kernel_ridge
 
 PROXY_DIRECTIONS: dict[str, str] = {
@@ -304,24 +305,6 @@ def kernel_target_alignment(
 #: Modules whose per-layer NTK enters :func:`layer_gradient_decorrelation`: the weight layers
 #: (normalization parameters only rescale and shift what these layers produce).
 WEIGHT_LAYERS: tuple[type[nn.Module], ...] = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
-
-
-def cosine_lambda_min(kernel: torch.Tensor) -> float | torch.Tensor:
-    """λmin of the cosine-normalized kernel D^-½ K D^-½ in float64, clamped to [0, 1]; a sample
-    whose gradient is zero contributes a zero row and column (λmin = 0). A stack of kernels
-    (L, B, B) gives a tensor of L values from one batched eigendecomposition.
-
-    Example:
-        >>> round(cosine_lambda_min(torch.eye(3) * 5.0), 6)
-        1.0
-    """
-    K = kernel.detach().to("cpu", torch.float64)
-    d = torch.diagonal(K, dim1=-2, dim2=-1).clamp_min(0.0).sqrt()
-    inv = torch.where(d > 0, 1.0 / d.clamp_min(1e-300), torch.zeros_like(d))
-    cosine = K * inv[..., :, None] * inv[..., None, :]
-    cosine = (cosine + cosine.transpose(-2, -1)) / 2
-    values = torch.linalg.eigvalsh(cosine)[..., 0].clamp(0.0, 1.0)
-    return float(values) if values.dim() == 0 else values
 
 
 def layer_gradient_decorrelation(

@@ -206,7 +206,8 @@ class NTKScorer:
         if self.kernel == "full":
             return empirical_ntk(model, x, **options), None
         layers = layerwise_ntk(model, x, **options)
-        theta = sum(layers.values()) if layers else empirical_ntk(model, x, **options)
+        # Θ = Σ_l Θ_l, summed in float64 like the engine's own accumulation
+        theta = sum(t.to(torch.float64) for t in layers.values()).to(x.dtype)
         return theta, layers
 
     def score_model(self, model: nn.Module, *, arch: str = "", arch_hash: str = "") -> ScoreResult:
@@ -239,13 +240,11 @@ class NTKScorer:
         b = self.probe[0].shape[0]
         K = K_all if self.kernel == "full" else K_all[:b, :b]
         spec = spectrum(K)
-        t2 = time.perf_counter()
         metrics = {k: float(v) for k, v in spec.items()}
         if layers is not None:
             metrics["layer_lambda_min_cosine"] = layer_gradient_decorrelation(layers, model, b)
-        t2b = time.perf_counter()
-        phases = {"ntk": ntk_seconds, "eigendecomposition": t2b - t1}
-        t2 = t2b
+        t2 = time.perf_counter()
+        phases = {"ntk": ntk_seconds, "eigendecomposition": t2 - t1}
         labels = self.probe[1]
         if self.heldout:
             held_labels = self.heldout_batch[1]

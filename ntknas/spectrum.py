@@ -172,13 +172,29 @@ def _lambda_min_normalized(ev: np.ndarray) -> float:
     return float(ev[0] / ev.mean())
 
 
+def cosine_lambda_min(kernel: torch.Tensor | np.ndarray) -> float | torch.Tensor:
+    """λmin of the cosine-normalized kernel D^-½ K D^-½ (unit diagonal) in float64, clamped to
+    [0, 1]: how far the per-sample gradient directions are from linear dependence, whatever their
+    lengths. A sample whose gradient is zero contributes a zero row and column (λmin = 0). A
+    stack of kernels (L, B, B) gives a tensor of L values from one batched eigendecomposition.
+
+    Example:
+        >>> round(cosine_lambda_min(torch.eye(3) * 5.0), 6)
+        1.0
+    """
+    K = torch.as_tensor(kernel).detach().to("cpu", torch.float64)
+    d = torch.diagonal(K, dim1=-2, dim2=-1).clamp_min(0.0).sqrt()
+    inv = torch.where(d > 0, 1.0 / d.clamp_min(1e-300), torch.zeros_like(d))
+    cosine = K * inv[..., :, None] * inv[..., None, :]
+    cosine = (cosine + cosine.transpose(-2, -1)) / 2
+    values = torch.linalg.eigvalsh(cosine)[..., 0].clamp(0.0, 1.0)
+    return float(values) if values.dim() == 0 else values
+
+
 @register_metric("lambda_min_cosine", direction="maximize", of="kernel")
 def _lambda_min_cosine(K: np.ndarray) -> float:
-    """λmin of the cosine-normalized kernel D^-½ K D^-½ (unit diagonal): how far the per-sample
-    gradient directions are from linear dependence, whatever their lengths (0 to 1)."""
-    d = np.sqrt(np.clip(np.diag(K), np.finfo(np.float64).tiny, None))
-    cosine = K / np.outer(d, d)
-    return float(max(np.linalg.eigvalsh((cosine + cosine.T) / 2)[0], 0.0))
+    """λmin of the cosine-normalized kernel (:func:`cosine_lambda_min`), 0 to 1."""
+    return cosine_lambda_min(K)
 
 
 class SpectrumResult(dict):

@@ -12,6 +12,8 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry, sdpa_flop_count
 
 HASH_LENGTH = 16
 
@@ -72,6 +74,27 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+class _FlopCount(TorchDispatchMode):
+    """Adds up ``torch.utils.flop_counter``'s formula of every op that has one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.total = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        formula = flop_registry.get(func._overloadpacket)
+        if formula is not None:
+            self.total += int(formula(*args, **kwargs, out_val=out))
+        elif "scaled_dot_product" in func.__name__ and len(args) >= 3:
+            # CPU attention kernels have no registered formula (FlopCounterMode counts them as
+            # 0); count them with the attention formula used for the GPU kernels.
+            q, k, v = (a.shape for a in args[:3])
+            self.total += int(sdpa_flop_count(q, k, v))
+        return out
+
+
 def count_flops(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     """Forward FLOPs for one input of ``input_shape`` (C, H, W), on the model's own device.
 
@@ -85,31 +108,12 @@ def count_flops(model: nn.Module, input_shape: tuple[int, ...]) -> int:
         >>> count_flops(nn.Linear(3, 2), (3,))
         12
     """
-    from torch.utils._python_dispatch import TorchDispatchMode
-    from torch.utils.flop_counter import flop_registry, sdpa_flop_count
-
-    class _Count(TorchDispatchMode):
-        total = 0
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
-            kwargs = kwargs or {}
-            out = func(*args, **kwargs)
-            formula = flop_registry.get(func._overloadpacket)
-            if formula is not None:
-                self.total += int(formula(*args, **kwargs, out_val=out))
-            elif "scaled_dot_product" in func.__name__ and len(args) >= 3:
-                # CPU attention kernels have no registered formula (FlopCounterMode counts
-                # them as 0); count them with the attention formula used for the GPU kernels.
-                q, k, v = (a.shape for a in args[:3])
-                self.total += int(sdpa_flop_count(q, k, v))
-            return out
-
     first = next(iter([*model.parameters(), *model.buffers()]), None)
     device = first.device if first is not None else torch.device("cpu")
     was_training = model.training
     model.eval()
     try:
-        with _Count() as counter, torch.no_grad():
+        with _FlopCount() as counter, torch.no_grad():
             model(torch.zeros(1, *input_shape, device=device))
     finally:
         model.train(was_training)

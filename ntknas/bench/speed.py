@@ -71,10 +71,6 @@ def _timer(device: torch.device) -> Callable[[Callable[[], Any]], float]:
     return run
 
 
-def _peak(device: torch.device, fn: Callable[[], Any]) -> int | None:
-    return peak_memory(device, fn)
-
-
 def run_speed(
     *,
     space: str = "nb201",
@@ -118,7 +114,7 @@ def run_speed(
 
     with tf32_disabled():
         train_seconds = median(train_step, repeats)
-        train_peak = _peak(dev, train_step)
+        train_peak = peak_memory(dev, train_step)
         model.load_state_dict(snapshot)
         model.zero_grad(set_to_none=True)
         table: dict[str, Any] = {}
@@ -142,7 +138,7 @@ def run_speed(
                     pairs.append((t_train, timer(fn)))
                 seconds = statistics.median(m for _, m in pairs)
                 paired_ratio = statistics.median(m / t for t, m in pairs)
-                peak = _peak(dev, fn)
+                peak = peak_memory(dev, fn)
             table[name] = {
                 "seconds": seconds,
                 "ratio_to_train_step": paired_ratio,

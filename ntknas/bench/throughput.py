@@ -113,11 +113,15 @@ def run_throughput(
         "phases": shares,
         "phase_seconds": {k: round(v, 4) for k, v in totals.items()},
         "degenerate": degenerate,
-        "projected_seconds_for_space": (sp.size() / (counted / wall))
-        if sp.size() != float("inf")
-        else None,
+        "projected_seconds_for_space": _projected_seconds(sp, counted / wall),
         "train_reference": reference,
     }
+
+
+def _projected_seconds(sp: Any, archs_per_second: float) -> float | None:
+    """Seconds to score the whole space at this rate (None for an unbounded space)."""
+    size = sp.size()
+    return size / archs_per_second if size != float("inf") else None
 
 
 def _train_reference(sp: Any, scorer: NTKScorer, archs: list[str]) -> dict[str, Any]:
@@ -278,9 +282,7 @@ def run_throughput_workers(
         "seconds": wall,
         "archs_per_second": sum(p["n"] for p in parts) / wall,
         "worker_seconds": [round(p["seconds"], 3) for p in parts],
-        "projected_seconds_for_space": (sp.size() / (sum(p["n"] for p in parts) / wall))
-        if sp.size() != float("inf")
-        else None,
+        "projected_seconds_for_space": _projected_seconds(sp, sum(p["n"] for p in parts) / wall),
     }
 
 

@@ -467,7 +467,7 @@ def _kernel_once(
         with _modes(model, bn):
             theta = kernel_hooks(work, layers)
         if theta is not None:
-            return _ordered_layers(work, layers) if layers is not None else theta
+            return layers if layers is not None else theta
         implementation = "func"
         work = _prepare(model, x, kernel=kernel, bn=bn, params=params)
 
@@ -483,14 +483,15 @@ def _kernel_once(
     shapes = {n: t.shape for n, t in work.differentiable.items()}
     rows = b * direction_chunks[0].shape[0]
     if by_layer:  # groups never span two modules, so each group's Gram belongs to one layer
+        modules = _names_by_module(shapes)
         groups = [
             g
-            for names in _names_by_module(shapes).values()
+            for names in modules.values()
             for g in parameter_groups(
                 {n: shapes[n] for n in names}, rows, memory_budget, x.element_size()
             )
         ]
-        layer_thetas = {m: torch.zeros_like(theta) for m in _names_by_module(shapes)}
+        layer_thetas = {m: torch.zeros_like(theta) for m in modules}
     else:
         groups = parameter_groups(shapes, rows, memory_budget, x.element_size())
 
@@ -532,12 +533,6 @@ def _names_by_module(shapes: dict[str, torch.Size]) -> dict[str, list[str]]:
     for name in shapes:
         modules.setdefault(_module_of(name), []).append(name)
     return modules
-
-
-def _ordered_layers(work: _Pass, layers: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The hooks' per-layer kernels in model order."""
-    order = {m: i for i, m in enumerate(_names_by_module(work.differentiable))}
-    return dict(sorted(layers.items(), key=lambda item: order.get(item[0], len(order))))
 
 
 def reinitialize(model: nn.Module) -> None:
@@ -695,23 +690,17 @@ def _ntk(
         if repeats == 1:
             return _kernel_once(model, x, **options)
         work = copy.deepcopy(model)
-        total = None
+        total: dict[str, torch.Tensor] = {}  # one entry per layer, or "" for the whole kernel
         for r in range(repeats):
             devices = [x.device] if x.device.type == "cuda" else []
             with torch.random.fork_rng(devices=devices):
                 torch.manual_seed(seed + r)
                 reinitialize(work)
             theta = _kernel_once(work, x, **options)
-            if total is None:
-                total = theta
-            elif isinstance(theta, dict):
-                total = {m: total[m] + t for m, t in theta.items()}
-            else:
-                total = total + theta
-        assert total is not None
-        if isinstance(total, dict):
-            return {m: t / repeats for m, t in total.items()}
-        return total / repeats
+            for name, t in (theta if by_layer else {"": theta}).items():
+                total[name] = total[name] + t if name in total else t
+        mean = {name: t / repeats for name, t in total.items()}
+        return mean if by_layer else mean[""]
 
 
 def layerwise_ntk(

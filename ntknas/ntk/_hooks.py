@@ -149,11 +149,7 @@ def _kernel_hooks(work: _Pass, layers_out: dict[str, torch.Tensor] | None = None
             with _phases.phase("per_sample_gradients"):
                 grads = _per_sample_grads(module, inp, delta)
             with _phases.phase("gram"):
-                target = theta
-                if layers_out is not None:
-                    if name not in layers_out:
-                        layers_out[name] = torch.zeros_like(theta)
-                    target = layers_out[name]
+                target = theta if layers_out is None else layers_out[name]
                 for pname in wanted[name]:
                     g = grads[pname]
                     _gram_update(target, g.reshape(b, 1, -1), "sum")
@@ -174,6 +170,8 @@ def _kernel_hooks(work: _Pass, layers_out: dict[str, torch.Tensor] | None = None
 
         return forward_hook
 
+    if layers_out is not None:  # in model order; a layer the output ignores keeps a zero kernel
+        layers_out.update({name: torch.zeros_like(theta) for name in wanted})
     hook_seconds = [0.0]
     normalized: dict[str, torch.Tensor] = {}
     batchnorms = {
@@ -214,11 +212,8 @@ def _kernel_hooks(work: _Pass, layers_out: dict[str, torch.Tensor] | None = None
         for m in batchnorms.values():
             del m.forward
     if layers_out is not None:
-        for name in wanted:  # a layer the output does not depend on has a zero kernel
-            layers_out.setdefault(name, torch.zeros_like(theta))
-        theta = sum(layers_out[name] for name in wanted)
-        for name in list(layers_out):
-            layers_out[name] = layers_out[name].to(x.dtype)
+        theta = sum(layers_out.values())
+        layers_out.update({name: t.to(x.dtype) for name, t in layers_out.items()})
     return theta.to(x.dtype)
 
 
