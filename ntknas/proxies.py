@@ -12,7 +12,9 @@
   summed over rectifiers (the signal of MeCo, Jiang et al. 2023, on rectifier inputs).
 * :func:`rectifier_signals`: NASWOT and feature decorrelation from one shared forward.
 * :func:`layer_gradient_decorrelation` (``layer_lambda_min_cosine``): an NTK signal — λmin of
-  each weight layer's own cosine-normalized NTK, summed over layers.
+  each weight layer's own cosine-normalized NTK, summed over layers (on the probe images);
+  ``layer_lambda_min_cosine_all`` and ``lambda_min_cosine_all``: the per-layer and whole-kernel
+  signals over every image in the kernel (probe + held-out), from the same pass.
 
 Each signal declares a direction (:data:`PROXY_DIRECTIONS`) like the spectral metrics.
 """
@@ -37,6 +39,8 @@ PROXY_DIRECTIONS: dict[str, str] = {
     "kernel_alignment": "maximize",
     "feature_decorrelation": "maximize",
     "layer_lambda_min_cosine": "maximize",
+    "layer_lambda_min_cosine_all": "maximize",
+    "lambda_min_cosine_all": "maximize",
     "params": "maximize",
     "flops": "maximize",
 }

@@ -33,6 +33,13 @@ known from the dev table at that time):
   architecture of the dev table; the reason to add it is the per-layer sums of ZiCo and MeCo
   (every layer that separates the probe images counts, not only the layers with the largest
   gradients), not a measurement.
+* ``ntk-only-v3``: the per-layer NTK signal alone, over every image in the kernel
+  (``layer_lambda_min_cosine_all`` ↑: the 64 probe and 64 held-out images of the default
+  setting instead of the probe block). Fixed (and committed) before it was computed for any
+  architecture, but *informed by the dev table*: the split-half search found the per-layer
+  signal alone the best NTK-only rule (adding weaker NTK terms diluted it), and every NTK
+  metric ranked better with a bigger probe batch (B = 10 → 16 → 64). Written down in
+  results/nb201/README.md.
 """
 
 from __future__ import annotations
@@ -149,6 +156,14 @@ register_score(
             "layer_lambda_min_cosine": "maximize",
         },
         "ntk-only-v1 + λmin of each weight layer's cosine-normalized NTK, summed over layers",
+    )
+)
+register_score(
+    ScoreRule(
+        "ntk-only-v3",
+        {"layer_lambda_min_cosine_all": "maximize"},
+        "NTK only: λmin of each weight layer's cosine-normalized NTK over probe and held-out "
+        "images, summed over layers",
     )
 )
 register_score(

@@ -31,8 +31,15 @@ from ntknas.proxies import (
     rectifier_signals,
 )
 from ntknas.score import list_scores
-from ntknas.spectrum import get_metric, spectrum
+from ntknas.spectrum import cosine_lambda_min, get_metric, spectrum
 from search_spaces import ArchSpec, SearchSpace, count_flops, count_parameters
+
+#: Metrics the scorer computes from the per-layer kernels (sum and trace kernels).
+LAYER_METRICS: tuple[str, ...] = (
+    "layer_lambda_min_cosine",
+    "layer_lambda_min_cosine_all",
+    "lambda_min_cosine_all",
+)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -243,6 +250,16 @@ class NTKScorer:
         metrics = {k: float(v) for k, v in spec.items()}
         if layers is not None:
             metrics["layer_lambda_min_cosine"] = layer_gradient_decorrelation(layers, model, b)
+            # the same signals over every image in the kernel (probe + held-out, when there
+            # are held-out images; the probe alone otherwise)
+            metrics["layer_lambda_min_cosine_all"] = (
+                layer_gradient_decorrelation(layers, model)
+                if K_all.shape[0] > b
+                else metrics["layer_lambda_min_cosine"]
+            )
+            metrics["lambda_min_cosine_all"] = (
+                cosine_lambda_min(K_all) if K_all.shape[0] > b else metrics["lambda_min_cosine"]
+            )
         t2 = time.perf_counter()
         phases = {"ntk": ntk_seconds, "eigendecomposition": t2 - t1}
         labels = self.probe[1]
@@ -375,6 +392,7 @@ class NTKScorer:
             "heldout": self.heldout,
             # the proxy names, so results made before a proxy existed are told apart
             "proxies": [*FORWARD_PROXIES, "kernel_alignment"] if self.proxies else False,
-            # per-layer NTK metrics (layer_lambda_min_cosine) with the sum and trace kernels
-            "layer_metrics": self.kernel != "full",
+            # the per-layer NTK metrics (sum and trace kernels), named so that results made
+            # before one existed are told apart
+            "layer_metrics": list(LAYER_METRICS) if self.kernel != "full" else False,
         }

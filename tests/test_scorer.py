@@ -5,6 +5,7 @@ import torch
 
 import search_spaces
 from ntknas.ntk import empirical_ntk
+from ntknas.score import get_score
 from ntknas.scorer import NTKScorer
 from ntknas.spectrum import spectrum
 
@@ -37,6 +38,25 @@ def test_heldout_images_extend_the_kernel_not_the_spectrum():
     layers = layerwise_ntk(model, torch.cat([x, held_x]))
     expected = layer_gradient_decorrelation(layers, model, size=10)
     assert result.metrics["layer_lambda_min_cosine"] == pytest.approx(expected, rel=1e-6)
+    # ... and the "_all" variants read every image in the kernel (probe + held-out)
+    from ntknas.spectrum import cosine_lambda_min
+
+    every = layer_gradient_decorrelation(layers, model)
+    assert result.metrics["layer_lambda_min_cosine_all"] == pytest.approx(every, rel=1e-6)
+    whole = sum(t.double() for t in layers.values())
+    assert result.metrics["lambda_min_cosine_all"] == pytest.approx(
+        cosine_lambda_min(whole), rel=1e-6, abs=1e-9
+    )
+    assert every != pytest.approx(expected)  # 20 images are not the 10-image probe block
+
+
+def test_all_image_layer_metrics_equal_probe_ones_without_heldout():
+    space = search_spaces.create_search_space("nb201", cells=1)
+    result = NTKScorer(batch_size=8).score(space, space.sample(1))
+    m = result.metrics
+    assert m["layer_lambda_min_cosine_all"] == m["layer_lambda_min_cosine"]
+    assert m["lambda_min_cosine_all"] == m["lambda_min_cosine"]
+    assert get_score("ntk-only-v3").needs() <= set(m) | {"params", "flops"}
 
 
 def test_combined_score_as_scorer_metric_and_bad_settings():

@@ -36,6 +36,8 @@ CANDIDATES = {
     "flops": "maximize",
     "lambda_min_cosine": "maximize",
     "layer_lambda_min_cosine": "maximize",
+    "lambda_min_cosine_all": "maximize",
+    "layer_lambda_min_cosine_all": "maximize",
 }
 
 
@@ -49,6 +51,8 @@ NTK_ONLY = {
     "kernel_alignment",
     "lambda_min_cosine",
     "layer_lambda_min_cosine",
+    "lambda_min_cosine_all",
+    "layer_lambda_min_cosine_all",
 }
 
 
