@@ -297,3 +297,30 @@ def test_score_selection_splits_and_reports_fixed_and_selected_rules(tmp_path, c
     best_ntk = next(line for line in out.splitlines() if line.startswith("NTK-only selected"))
     assert best_ntk.split()[4] == "layer_lambda_min_cosine"
     assert float(best_ntk.split()[-2]) > 0.9  # tau on half B
+
+
+def test_init_stability_identical_inits_agree_and_different_ones_are_reported():
+    from ntknas.bench.stability import init_stability
+
+    space = search_spaces.create_search_space("nb201", cells=1)
+    archs = [a.to_string() for a in space.sample_distinct(5, 0)]
+    archs = [a for a in archs if not space.is_disconnected(space.parse(a))][:4]
+    accuracy = [float(i) for i in range(len(archs))]
+    result = init_stability(
+        archs, inits=2, accuracy=accuracy, batch_size=4, space_options={"cells": 1}
+    )
+    assert {"log_cond", "layer_lambda_min_cosine"} <= set(result)
+    for entry in result.values():
+        assert -1.0 <= entry["between_inits"] <= 1.0
+        assert set(entry) == {"between_inits", "tau_one_init", "tau_mean_over_inits"}
+    # one initialization's τ with accuracy is that of the seed-0 scorer, signed (log κ ↓)
+    from scipy.stats import kendalltau
+
+    from ntknas.scorer import NTKScorer
+
+    scorer = NTKScorer(batch_size=4, seed=0)
+    values = [scorer.score(space, a).metrics["log_cond"] for a in archs]
+    expected = -kendalltau(values, accuracy)[0]
+    assert result["log_cond"]["tau_one_init"] == pytest.approx(expected)
+    with pytest.raises(ValueError, match="inits must be >= 2"):
+        init_stability(archs, inits=1, batch_size=4)

@@ -1,0 +1,148 @@
+"""How much of a metric's ranking is initialization noise: the same architectures scored from
+several seeded initializations on one fixed probe batch.
+
+For each metric: the median Kendall τ between the rankings of every pair of initializations
+(1: the initialization does not matter; low: one initialization ranks mostly noise), and, with
+a ground-truth table, τ with accuracy of one initialization and of the metric averaged over
+all of them (what ``repeats`` would buy).
+
+::
+
+    python -m ntknas.bench.stability --space nb201 --n 150 --inits 3 --batch-size 64 \\
+        --data imagefolder:$HOME/.cache/ntknas/cifar10-jpeg \\
+        --ground-truth ../shared/data/nb201/nb201_cifar10_dev.csv --target cifar10_test_acc
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+import random
+import statistics
+from typing import Any
+
+import numpy as np
+from scipy.stats import kendalltau
+
+import search_spaces
+from ntknas.bench.nb201 import read_ground_truth
+from ntknas.proxies import PROXY_DIRECTIONS
+from ntknas.scorer import NTKScorer
+from ntknas.spectrum import list_metrics, metric_direction
+
+
+def _sign(metric: str) -> float:
+    direction = PROXY_DIRECTIONS.get(metric) or metric_direction(metric)
+    return 1.0 if direction == "maximize" else -1.0
+
+
+def _tau(a: list[float], b: list[float]) -> float:
+    tau = kendalltau(a, b)[0]
+    return float(tau) if tau == tau else float("nan")  # constant input: NaN
+
+
+def init_stability(
+    archs: list[str],
+    *,
+    space: str = "nb201",
+    inits: int = 3,
+    accuracy: list[float] | None = None,
+    progress: bool = False,
+    **scorer_options: Any,
+) -> dict[str, dict[str, float]]:
+    """Per metric: ``between_inits`` (median pairwise τ over initializations) and, when
+    ``accuracy`` is given, ``tau_one_init`` / ``tau_mean_over_inits`` (signed, positive = ranks
+    like accuracy).
+
+    Example:
+        >>> s = search_spaces.create_search_space("nb201", cells=1)
+        >>> archs = [s.sample(i).to_string() for i in range(4)]
+        >>> r = init_stability(archs, space="nb201", inits=2, batch_size=4, space_options={"cells": 1})
+        >>> -1.0 <= r["log_cond"]["between_inits"] <= 1.0
+        True
+    """
+    if inits < 2:
+        raise ValueError(f"inits must be >= 2, got {inits}")
+    space_options = scorer_options.pop("space_options", {})
+    search_space = search_spaces.create_search_space(space, **space_options)
+    probe = NTKScorer(seed=0, **scorer_options).probe  # one probe batch for every init
+    values: dict[str, list[list[float]]] = {}
+    for seed in range(inits):
+        scorer = NTKScorer(seed=seed, probe=probe, **scorer_options)
+        iterator = archs
+        if progress:
+            from tqdm.auto import tqdm
+
+            iterator = tqdm(archs, desc=f"init {seed}", unit="arch")
+        rows = [scorer.score(search_space, a) for a in iterator]
+        names = [m for m in rows[0].metrics if m in list_metrics() or m in PROXY_DIRECTIONS]
+        for m in names:
+            values.setdefault(m, []).append([float(r.metrics.get(m, math.nan)) for r in rows])
+    out: dict[str, dict[str, float]] = {}
+    for m, per_init in values.items():
+        if len(per_init) < inits or not all(np.isfinite(v).all() for v in per_init):
+            continue
+        pairs = [_tau(a, b) for a, b in itertools.combinations(per_init, 2)]
+        entry = {"between_inits": float(statistics.median(pairs))}
+        if accuracy is not None:
+            sign = _sign(m)
+            entry["tau_one_init"] = sign * _tau(per_init[0], accuracy)
+            mean = np.mean(np.asarray(per_init), axis=0).tolist()
+            entry["tau_mean_over_inits"] = sign * _tau(mean, accuracy)
+        out[m] = entry
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--space", default="nb201")
+    p.add_argument("--n", type=int, default=100)
+    p.add_argument("--seed", type=int, default=0, help="seed of the architecture sample")
+    p.add_argument("--inits", type=int, default=3)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--data", default="synthetic")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--ground-truth", help="NAS-Bench-201 table (CSV); nb201 space only")
+    p.add_argument("--target", default="cifar10_test_acc")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    accuracy = None
+    if args.ground_truth:
+        rows = read_ground_truth(args.ground_truth, args.target)
+        rows = [r for r in rows if r[1] > 15.0]  # disconnected cells score 10 %
+        rows = random.Random(args.seed).sample(rows, min(args.n, len(rows)))
+        archs, accuracy = [a for a, _ in rows], [acc for _, acc in rows]
+    else:
+        space = search_spaces.create_search_space(args.space)
+        archs = [a.to_string() for a in space.sample_distinct(args.n, args.seed)]
+    result = init_stability(
+        archs,
+        space=args.space,
+        inits=args.inits,
+        accuracy=accuracy,
+        progress=True,
+        batch_size=args.batch_size,
+        data=args.data,
+        device=args.device,
+    )
+    if args.json:
+        print(json.dumps(result, indent=1))
+        return
+    print(
+        f"{len(archs)} architectures of {args.space}, {args.inits} initializations, B={args.batch_size}"
+    )
+    head = f"{'metric':<30} {'tau between inits':>18}"
+    if accuracy is not None:
+        head += f" {'tau acc (1 init)':>17} {'tau acc (mean)':>15}"
+    print(head)
+    for m, e in sorted(result.items(), key=lambda t: -t[1]["between_inits"]):
+        line = f"{m:<30} {e['between_inits']:>18.3f}"
+        if accuracy is not None:
+            line += f" {e['tau_one_init']:>17.3f} {e['tau_mean_over_inits']:>15.3f}"
+        print(line)
+
+
+if __name__ == "__main__":
+    main()
