@@ -482,18 +482,11 @@ def _kernel_once(
         direction_chunks = [work.directions]
     shapes = {n: t.shape for n, t in work.differentiable.items()}
     rows = b * direction_chunks[0].shape[0]
-    if by_layer:  # groups never span two modules, so each group's Gram belongs to one layer
-        modules = _names_by_module(shapes)
-        groups = [
-            g
-            for names in modules.values()
-            for g in parameter_groups(
-                {n: shapes[n] for n in names}, rows, memory_budget, x.element_size()
-            )
-        ]
-        layer_thetas = {m: torch.zeros_like(theta) for m in modules}
-    else:
-        groups = parameter_groups(shapes, rows, memory_budget, x.element_size())
+    # The same parameter groups (and so the same passes) with or without per-layer kernels: a
+    # group's Jacobian is split by columns into the modules its parameters belong to.
+    groups = parameter_groups(shapes, rows, memory_budget, x.element_size())
+    if by_layer:
+        layer_thetas = {m: torch.zeros_like(theta) for m in _names_by_module(shapes)}
 
     with _modes(model, bn):
         out = tensors = None
@@ -516,8 +509,11 @@ def _kernel_once(
                     else:
                         jac = _jacobian_reference(work, names, directions, out, tensors)
                 with _phases.phase("gram"):
-                    target = layer_thetas[_module_of(names[0])] if by_layer else theta
-                    _gram_update(target, jac, kernel)
+                    if by_layer:
+                        for module, columns in _module_columns(names, shapes):
+                            _gram_update(layer_thetas[module], jac[:, :, columns], kernel)
+                    else:
+                        _gram_update(theta, jac, kernel)
                 del jac
     if by_layer:
         return {m: t.to(x.dtype) for m, t in layer_thetas.items()}
@@ -526,6 +522,21 @@ def _kernel_once(
 
 def _module_of(parameter: str) -> str:
     return parameter.rsplit(".", 1)[0] if "." in parameter else ""
+
+
+def _module_columns(names: list[str], shapes: dict[str, torch.Size]) -> list[tuple[str, slice]]:
+    """The column ranges of a group's Jacobian that belong to each module, in order."""
+    out: list[tuple[str, slice]] = []
+    start = 0
+    for name in names:
+        end = start + shapes[name].numel()
+        module = _module_of(name)
+        if out and out[-1][0] == module:
+            out[-1] = (module, slice(out[-1][1].start, end))
+        else:
+            out.append((module, slice(start, end)))
+        start = end
+    return out
 
 
 def _names_by_module(shapes: dict[str, torch.Size]) -> dict[str, list[str]]:
@@ -722,7 +733,8 @@ def layerwise_ntk(
 
     Same arguments and checks as :func:`empirical_ntk` (``kernel`` "sum" or "trace" with the
     hooks implementation; every implementation for every kernel otherwise). Per-layer kernels
-    cost no extra passes: the hooks implementation forms each layer's contribution anyway.
+    cost no extra passes with any implementation: the hooks form each layer's contribution
+    anyway, and the others split each parameter group's Jacobian by module.
 
     Returns:
         module name → Θ_l (in model order), for every module that holds a selected parameter;

@@ -275,3 +275,38 @@ def test_layerwise_repeats_average_and_dead_layers_are_zero():
     averaged = layerwise_ntk(model, x, repeats=3, seed=5)
     total = empirical_ntk(model, x, repeats=3, seed=5)
     assert torch.allclose(sum(averaged.values()), total, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize(("implementation", "bn"), [("autograd", "batch"), ("func", "frozen")])
+@pytest.mark.parametrize("budget", (4 * 6 * 40, 1 << 30))  # groups split modules / span all
+def test_layerwise_kernels_whatever_the_parameter_groups(implementation, bn, budget):
+    torch.manual_seed(0)
+    model, x = MODELS["cnn"](), torch.randn(6, *INPUTS["cnn"])
+    layers = layerwise_ntk(model, x, bn=bn, implementation=implementation, memory_budget=budget)
+    for name, theta in layers.items():
+        alone = copy.deepcopy(model)
+        for pname, p in alone.named_parameters():
+            p.requires_grad_(pname.rsplit(".", 1)[0] == name)
+        expected = reference(alone, x, kernel="sum", bn=bn)
+        assert rel_err(theta, expected) <= 1e-5, (name, implementation, bn, budget)
+
+
+def test_layerwise_costs_the_passes_of_the_whole_kernel(monkeypatch):
+    """Per-layer kernels split each parameter group's Jacobian by module: with coupled samples
+    (bn="batch") they need the same backward passes as the whole kernel, not one set per layer."""
+    torch.manual_seed(0)
+    model, x = MODELS["cnn"](), torch.randn(5, *INPUTS["cnn"])
+    calls = [0]
+    real_grad = torch.autograd.grad
+
+    def counting_grad(*args, **kwargs):
+        calls[0] += 1
+        return real_grad(*args, **kwargs)
+
+    monkeypatch.setattr(torch.autograd, "grad", counting_grad)
+    counts = []
+    for fn in (empirical_ntk, layerwise_ntk):
+        calls[0] = 0
+        fn(model, x, bn="batch", implementation="autograd")
+        counts.append(calls[0])
+    assert counts[0] == counts[1] > 0
