@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 from scipy import stats
 
@@ -41,3 +42,19 @@ def test_overlap_regret_bootstrap():
     assert {"kendall_tau", "spearman_rho", "top2_overlap", "regret", "kendall_tau_lo", "n"} <= set(
         row
     )
+
+
+@pytest.mark.parametrize("statistic", ("kendall_tau", "spearman_rho"))
+def test_resampled_correlations_equal_scipy_per_resample(statistic):
+    from ntknas.correlate import resampled_correlations
+
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 6, 15).astype(float)  # ties, and more in every resample
+    y = rng.normal(size=15)
+    index = rng.integers(0, 15, (300, 15))
+    index[0] = 0  # a constant resample: NaN, as scipy says
+    fn = kendall_tau if statistic == "kendall_tau" else spearman_rho
+    expected = np.array([fn(x[i], y[i]) for i in index])
+    got = resampled_correlations(x, y, index, statistic=statistic)
+    assert np.isnan(got[0]) and np.isnan(expected[0])
+    np.testing.assert_allclose(got[1:], expected[1:], rtol=1e-12, atol=1e-12)
