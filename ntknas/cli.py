@@ -278,6 +278,22 @@ def cmd_bench(args: argparse.Namespace) -> int:
             plot_prefix=args.output,
         )
         return _emit(args, result, format_theory)
+    if args.bench == "stability":
+        from ntknas.bench.stability import format_stability, run_stability
+
+        result = run_stability(
+            space=args.space,
+            n=args.n,
+            seed=args.seed,
+            inits=args.inits,
+            batch_size=args.batch_size,
+            data=args.data,
+            device=args.device,
+            ground_truth=args.ground_truth,
+            target=args.target,
+            progress=not args.json,
+        )
+        return _emit(args, result, format_stability)
     if args.bench == "nb201":
         from ntknas.bench.nb201 import format_nb201, run_nb201
 
@@ -457,7 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_validate)
 
-    p = sub.add_parser("bench", help="benchmarks: speed | nb201 | throughput | theory")
+    p = sub.add_parser("bench", help="benchmarks: speed | nb201 | throughput | stability | theory")
     bench = p.add_subparsers(dest="bench", parser_class=_Parser)
     b = bench.add_parser("speed", help="NTK implementations vs one training step")
     b.add_argument("--space", default="nb201")
@@ -525,6 +541,20 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--output", default=None, help="write PREFIX.json and PREFIX.md")
     b.add_argument("--json", action="store_true")
     b = bench.add_parser(
+        "stability", help="how much of each metric's ranking is initialization noise"
+    )
+    b.add_argument("--space", default="nb201")
+    b.add_argument("--n", type=int, default=100)
+    b.add_argument("--seed", type=int, default=0, help="seed of the architecture sample")
+    b.add_argument("--inits", type=int, default=3, help="seeded initializations (>= 2)")
+    b.add_argument("--batch-size", type=int, default=64)
+    b.add_argument("--data", default="synthetic")
+    b.add_argument("--device", default="cpu")
+    b.add_argument("--ground-truth", default=None, help="NAS-Bench-201 table: τ with accuracy")
+    b.add_argument("--target", default="cifar10_test_acc", help="accuracy column")
+    b.add_argument("--output", default=None, help="write PREFIX.json and PREFIX.md")
+    b.add_argument("--json", action="store_true")
+    b = bench.add_parser(
         "theory", help="empirical vs analytic NTK convergence; Nystrom / random-features errors"
     )
     b.add_argument("--widths", default=None, help="comma-separated MLP widths")
@@ -550,7 +580,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help()
             return 2
         if args.command == "bench" and args.bench is None:
-            raise UsageError("ntknas bench: choose one of speed, nb201, throughput, theory")
+            raise UsageError(
+                "ntknas bench: choose one of speed, nb201, throughput, stability, theory"
+            )
         return int(args.func(args) or 0)
     except SystemExit as exit_:  # --help / --version
         return int(exit_.code or 0)

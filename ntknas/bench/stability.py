@@ -8,19 +8,18 @@ all of them (what ``repeats`` would buy).
 
 ::
 
-    python -m ntknas.bench.stability --space nb201 --n 150 --inits 3 --batch-size 64 \\
+    ntknas bench stability --space nb201 --n 150 --inits 3 --batch-size 64 \\
         --data imagefolder:$HOME/.cache/ntknas/cifar10-jpeg \\
         --ground-truth ../shared/data/nb201/nb201_cifar10_dev.csv --target cifar10_test_acc
 """
 
 from __future__ import annotations
 
-import argparse
 import itertools
-import json
 import math
 import random
 import statistics
+import sys
 from typing import Any
 
 import numpy as np
@@ -95,53 +94,77 @@ def init_stability(
     return out
 
 
-def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--space", default="nb201")
-    p.add_argument("--n", type=int, default=100)
-    p.add_argument("--seed", type=int, default=0, help="seed of the architecture sample")
-    p.add_argument("--inits", type=int, default=3)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--data", default="synthetic")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--ground-truth", help="NAS-Bench-201 table (CSV); nb201 space only")
-    p.add_argument("--target", default="cifar10_test_acc")
-    p.add_argument("--json", action="store_true")
-    args = p.parse_args(argv)
+def run_stability(
+    *,
+    space: str = "nb201",
+    n: int = 100,
+    seed: int = 0,
+    inits: int = 3,
+    batch_size: int = 64,
+    data: str = "synthetic",
+    device: str = "cpu",
+    ground_truth: str | None = None,
+    target: str = "cifar10_test_acc",
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Sample ``n`` architectures (from the ``ground_truth`` table when given: connected cells
+    with their accuracy) and run :func:`init_stability` on them."""
+    if n < 2:
+        raise ValueError(f"--n must be >= 2, got {n}")
     accuracy = None
-    if args.ground_truth:
-        rows = read_ground_truth(args.ground_truth, args.target)
-        rows = [r for r in rows if r[1] > 15.0]  # disconnected cells score 10 %
-        rows = random.Random(args.seed).sample(rows, min(args.n, len(rows)))
+    if ground_truth:
+        if space != "nb201":
+            raise ValueError(f"--ground-truth is a NAS-Bench-201 table; --space is {space!r}")
+        rows = [r for r in read_ground_truth(ground_truth, target) if r[1] > 15.0]  # 10 %: cut
+        rows = random.Random(seed).sample(rows, min(n, len(rows)))
         archs, accuracy = [a for a, _ in rows], [acc for _, acc in rows]
     else:
-        space = search_spaces.create_search_space(args.space)
-        archs = [a.to_string() for a in space.sample_distinct(args.n, args.seed)]
-    result = init_stability(
+        search_space = search_spaces.create_search_space(space)
+        archs = [a.to_string() for a in search_space.sample_distinct(n, seed)]
+    metrics = init_stability(
         archs,
-        space=args.space,
-        inits=args.inits,
+        space=space,
+        inits=inits,
         accuracy=accuracy,
-        progress=True,
-        batch_size=args.batch_size,
-        data=args.data,
-        device=args.device,
+        progress=progress,
+        batch_size=batch_size,
+        data=data,
+        device=device,
     )
-    if args.json:
-        print(json.dumps(result, indent=1))
-        return
-    print(
-        f"{len(archs)} architectures of {args.space}, {args.inits} initializations, B={args.batch_size}"
-    )
+    return {
+        "space": space,
+        "n": len(archs),
+        "inits": inits,
+        "batch_size": batch_size,
+        "data": data,
+        "ground_truth": ground_truth,
+        "metrics": metrics,
+    }
+
+
+def format_stability(result: dict[str, Any]) -> str:
+    """The result of :func:`run_stability` as a table, most stable metric first."""
+    lines = [
+        f"{result['n']} architectures of {result['space']}, {result['inits']} initializations, "
+        f"B={result['batch_size']}, one probe batch"
+    ]
+    with_accuracy = result["ground_truth"] is not None
     head = f"{'metric':<30} {'tau between inits':>18}"
-    if accuracy is not None:
+    if with_accuracy:
         head += f" {'tau acc (1 init)':>17} {'tau acc (mean)':>15}"
-    print(head)
-    for m, e in sorted(result.items(), key=lambda t: -t[1]["between_inits"]):
+    lines.append(head)
+    for m, e in sorted(result["metrics"].items(), key=lambda t: -t[1]["between_inits"]):
         line = f"{m:<30} {e['between_inits']:>18.3f}"
-        if accuracy is not None:
+        if with_accuracy:
             line += f" {e['tau_one_init']:>17.3f} {e['tau_mean_over_inits']:>15.3f}"
-        print(line)
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from ntknas.cli import main as cli_main
+
+    raise SystemExit(cli_main(["bench", "stability", *(sys.argv[1:] if argv is None else argv)]))
 
 
 if __name__ == "__main__":

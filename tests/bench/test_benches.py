@@ -324,3 +324,20 @@ def test_init_stability_identical_inits_agree_and_different_ones_are_reported():
     assert result["log_cond"]["tau_one_init"] == pytest.approx(expected)
     with pytest.raises(ValueError, match="inits must be >= 2"):
         init_stability(archs, inits=1, batch_size=4)
+
+
+def test_stability_cli_json_table_and_bad_input(table, tmp_path, capsys):
+    args = ["bench", "stability", "--n", "3", "--inits", "2", "--batch-size", "4"]
+    code = main([*args, "--ground-truth", str(table), "--target", "acc", "--json"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["n"] == 3 and out["inits"] == 2
+    assert {"between_inits", "tau_one_init"} <= set(out["metrics"]["log_cond"])
+    prefix = tmp_path / "stab"
+    args[3] = "2"  # --n 2: the table-free sample, written to files
+    assert main([*args, "--space", "nb201", "--output", str(prefix)]) == 0
+    assert "tau between inits" in capsys.readouterr().out
+    assert (tmp_path / "stab.md").is_file() and (tmp_path / "stab.json").is_file()
+    code = main(["bench", "stability", "--n", "3", "--inits", "1"])
+    captured = capsys.readouterr()
+    assert code == 2 and "inits must be >= 2" in captured.err and "Traceback" not in captured.err
