@@ -310,3 +310,26 @@ def test_layerwise_costs_the_passes_of_the_whole_kernel(monkeypatch):
         fn(model, x, bn="batch", implementation="autograd")
         counts.append(calls[0])
     assert counts[0] == counts[1] > 0
+
+
+@pytest.mark.parametrize("kernel", ("sum", "trace"))
+@pytest.mark.parametrize("bn", ("frozen", "eval"))
+def test_hooks_pointwise_convolutions_match_the_reference(kernel, bn):
+    """1×1 convolutions (stride 1 and 2, with and without bias) take the batched-matmul path."""
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(3, 6, 3, padding=1),
+        nn.BatchNorm2d(6),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(6, 5, 1),
+        nn.ReLU(),
+        nn.Conv2d(5, 4, 1, stride=2, bias=False),
+        nn.BatchNorm2d(4),
+        nn.Flatten(),
+        nn.Linear(4 * 4 * 4, 3),
+    )
+    x = torch.randn(5, 3, 7, 7)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no fallback to torch.func
+        got = empirical_ntk(model, x, kernel=kernel, bn=bn, implementation="hooks")
+    assert rel_err(got, reference(model, x, kernel=kernel, bn=bn)) <= 1e-5
