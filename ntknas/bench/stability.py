@@ -9,8 +9,8 @@ all of them (what ``repeats`` would buy).
 ::
 
     ntknas bench stability --space nb201 --n 150 --inits 3 --batch-size 64 \\
-        --data imagefolder:$HOME/.cache/ntknas/cifar10-jpeg \\
-        --ground-truth ../shared/data/nb201/nb201_cifar10_dev.csv --target cifar10_test_acc
+        --data imagefolder:DIR \\
+        --ground-truth nb201_cifar10_dev.csv --target cifar10_test_acc
 """
 
 from __future__ import annotations
