@@ -42,18 +42,7 @@ CANDIDATES = {
 
 
 #: The candidates computed from the NTK alone (no size, FLOPs or expressivity terms).
-NTK_ONLY = {
-    "log_cond",
-    "lambda_min_normalized",
-    "effective_rank",
-    "trace",
-    "krr_loss",
-    "kernel_alignment",
-    "lambda_min_cosine",
-    "layer_lambda_min_cosine",
-    "lambda_min_cosine_all",
-    "layer_lambda_min_cosine_all",
-}
+NTK_ONLY = set(CANDIDATES) - {"naswot", "feature_decorrelation", "flops"}
 
 
 def _load(cache: str, table: str, target: str) -> tuple[list[dict[str, float]], list[float]]:

@@ -23,23 +23,14 @@ import sys
 from typing import Any
 
 import numpy as np
-from scipy.stats import kendalltau
 
 import search_spaces
 from ntknas.bench.nb201 import read_ground_truth
+from ntknas.correlate import kendall_tau
 from ntknas.proxies import PROXY_DIRECTIONS
 from ntknas.scorer import NTKScorer
-from ntknas.spectrum import list_metrics, metric_direction
-
-
-def _sign(metric: str) -> float:
-    direction = PROXY_DIRECTIONS.get(metric) or metric_direction(metric)
-    return 1.0 if direction == "maximize" else -1.0
-
-
-def _tau(a: list[float], b: list[float]) -> float:
-    tau = kendalltau(a, b)[0]
-    return float(tau) if tau == tau else float("nan")  # constant input: NaN
+from ntknas.spectrum import list_metrics
+from ntknas.validate import metric_sign
 
 
 def init_stability(
@@ -83,13 +74,13 @@ def init_stability(
     for m, per_init in values.items():
         if len(per_init) < inits or not all(np.isfinite(v).all() for v in per_init):
             continue
-        pairs = [_tau(a, b) for a, b in itertools.combinations(per_init, 2)]
+        pairs = [kendall_tau(a, b) for a, b in itertools.combinations(per_init, 2)]
         entry = {"between_inits": float(statistics.median(pairs))}
         if accuracy is not None:
-            sign = _sign(m)
-            entry["tau_one_init"] = sign * _tau(per_init[0], accuracy)
+            sign = metric_sign(m)
+            entry["tau_one_init"] = kendall_tau(per_init[0], accuracy, sign=sign)
             mean = np.mean(np.asarray(per_init), axis=0).tolist()
-            entry["tau_mean_over_inits"] = sign * _tau(mean, accuracy)
+            entry["tau_mean_over_inits"] = kendall_tau(mean, accuracy, sign=sign)
         out[m] = entry
     return out
 

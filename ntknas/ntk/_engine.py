@@ -486,7 +486,7 @@ def _kernel_once(
     # group's Jacobian is split by columns into the modules its parameters belong to.
     groups = parameter_groups(shapes, rows, memory_budget, x.element_size())
     if by_layer:
-        layer_thetas = {m: torch.zeros_like(theta) for m in _names_by_module(shapes)}
+        layer_thetas = {_module_of(n): torch.zeros_like(theta) for n in shapes}  # model order
 
     with _modes(model, bn):
         out = tensors = None
@@ -537,13 +537,6 @@ def _module_columns(names: list[str], shapes: dict[str, torch.Size]) -> list[tup
             out.append((module, slice(start, end)))
         start = end
     return out
-
-
-def _names_by_module(shapes: dict[str, torch.Size]) -> dict[str, list[str]]:
-    modules: dict[str, list[str]] = {}
-    for name in shapes:
-        modules.setdefault(_module_of(name), []).append(name)
-    return modules
 
 
 def reinitialize(model: nn.Module) -> None:
