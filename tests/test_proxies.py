@@ -129,12 +129,17 @@ def test_redundant_or_constant_channels_give_zero():
 @pytest.mark.parametrize(
     "net, x",
     [
-        (nn.Sequential(nn.Linear(6, 8), nn.GELU(), nn.Linear(8, 3)), torch.randn(20, 6)),
+        # Fewer hidden features than inputs: wider layers would make the features entering the
+        # rectifier linearly dependent (λmin exactly 0, its float value noise).
         (
-            nn.Sequential(nn.Linear(6, 8), nn.GELU(), nn.Flatten(), nn.Linear(12 * 8, 3)),
-            torch.randn(2, 12, 6),
+            nn.Sequential(nn.Linear(6, 4), nn.GELU(), nn.Linear(4, 3)),
+            torch.randn(20, 6, generator=torch.Generator().manual_seed(1)),
         ),
-        (SmallCNN(), torch.randn(4, 3, 8, 8)),
+        (
+            nn.Sequential(nn.Linear(6, 4), nn.GELU(), nn.Flatten(), nn.Linear(12 * 4, 3)),
+            torch.randn(2, 12, 6, generator=torch.Generator().manual_seed(2)),
+        ),
+        (SmallCNN(), torch.randn(4, 3, 8, 8, generator=torch.Generator().manual_seed(3))),
     ],
     ids=["features", "tokens", "cnn-batchnorm"],
 )
