@@ -202,7 +202,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from ntknas.study import create_storage, ranking_rows, summary_table, write_results
     from ntknas.study._storage import StorageError
 
-    storage = create_storage(args.storage)
+    storage = create_storage(args.storage, must_exist=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         study = optuna.load_study(study_name=args.study_name, storage=storage)

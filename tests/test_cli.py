@@ -102,6 +102,15 @@ def test_bad_usage_exits_2_with_one_line(capsys, argv, message):
     assert len(err.splitlines()) == 1 and message in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("url", ["sqlite:///{}/typo.db", "journal:{}/typo.log"])
+def test_report_on_a_missing_storage_file_creates_nothing(tmp_path, capsys, url):
+    url = url.format(tmp_path)
+    assert main(["report", "--storage", url, "--study-name", "s"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "typo" in err and "does not exist" in err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_bad_config_key_from_a_file(tmp_path, capsys):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("scorer:\n  kernal: sum\n")

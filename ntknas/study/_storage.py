@@ -19,7 +19,7 @@ def _redact(url: str) -> str:
 
 
 def create_storage(
-    url: str | None, *, workers: int = 1, heartbeat_interval: int = 10
+    url: str | None, *, workers: int = 1, heartbeat_interval: int = 10, must_exist: bool = False
 ) -> optuna.storages.BaseStorage | None:
     """Open an Optuna storage.
 
@@ -31,6 +31,8 @@ def create_storage(
         workers: how many processes will use it; SQLite with more than one is refused.
         heartbeat_interval: seconds between heartbeats of running trials (RDB storages); a trial
             silent for 3 intervals is failed and retried once more (up to 3 retries).
+        must_exist: refuse to create a SQLite or Journal file that is not there yet (for
+            commands that only read a study: a mistyped path must not leave an empty database).
 
     Raises:
         StorageError: SQLite with several workers, an unreachable server, a bad URL.
@@ -47,6 +49,8 @@ def create_storage(
         path = Path(url.split(":", 1)[1] if url.startswith("journal:") else url)
         if not path.parent.exists():
             raise StorageError(f"journal storage {path}: folder {path.parent} does not exist")
+        if must_exist and not path.is_file():
+            raise StorageError(f"journal storage {path} does not exist")
         backend = optuna.storages.journal.JournalFileBackend(
             str(path), lock_obj=optuna.storages.journal.JournalFileOpenLock(str(path))
         )
@@ -55,6 +59,10 @@ def create_storage(
         raise StorageError(
             f"storage {url!r} is not a URL; use sqlite:///FILE, journal:FILE or postgresql://..."
         )
+    if must_exist and url.startswith("sqlite:///"):
+        path = Path(url[len("sqlite:///") :])
+        if url != "sqlite:///:memory:" and not path.is_file():
+            raise StorageError(f"SQLite storage {path} does not exist")
     if url.startswith("sqlite") and workers > 1:
         raise StorageError(
             f"SQLite storage {url} is for one process only, but {workers} workers were asked "
