@@ -167,7 +167,11 @@ def _channel_correlation_min_eig(u: torch.Tensor, samples: int) -> float:
     norms = centered.norm(dim=2, keepdim=True)
     unit = torch.where(norms > 0, centered / norms.clamp_min(1e-300), torch.zeros_like(centered))
     corr = unit @ unit.transpose(1, 2)
-    return float(torch.linalg.eigvalsh(corr)[:, 0].clamp_min(0.0).mean())
+    smallest = torch.linalg.eigvalsh(corr)[:, 0]
+    # Linearly dependent channels have λmin = 0 exactly; in float64 it comes out as rounding
+    # noise of either sign (|λ| ≲ D·ε). Count that as 0, so dependence always scores 0.
+    tolerance = corr.shape[-1] * 64 * torch.finfo(torch.float64).eps
+    return float(torch.where(smallest > tolerance, smallest, 0.0).mean())
 
 
 def rectifier_signals(model: nn.Module, x: torch.Tensor, samples: int = 8) -> dict[str, float]:

@@ -120,10 +120,15 @@ def test_redundant_or_constant_channels_give_zero():
         conv.bias[1] = 2 * conv.bias[0]
     x = torch.randn(2, 3, 8, 8)
     net = nn.Sequential(conv, nn.ReLU(), nn.Flatten(), nn.Linear(4 * 36, 2))
-    assert feature_decorrelation(net, x) == pytest.approx(0, abs=1e-9)
+    assert feature_decorrelation(net, x) == 0.0
     with torch.no_grad():
         conv.weight[1] = 0.0
-    assert feature_decorrelation(net, x) == pytest.approx(0, abs=1e-9)
+    assert feature_decorrelation(net, x) == 0.0
+    # More features than inputs: 8 token features spanned by 6 input dimensions are dependent.
+    tokens = nn.Sequential(nn.Linear(6, 8), nn.GELU(), nn.Flatten(), nn.Linear(12 * 8, 3))
+    for seed in range(20):
+        x = torch.randn(2, 12, 6, generator=torch.Generator().manual_seed(seed))
+        assert feature_decorrelation(tokens, x) == 0.0
 
 
 @pytest.mark.parametrize(
