@@ -107,7 +107,7 @@ def _fail_unbeaten(study: optuna.Study) -> None:
         if t.datetime_start is not None and (now - t.datetime_start).total_seconds() > grace
     ]
     dead = _trials_without_heartbeat(storage, [t._trial_id for t in old])
-    callback = storage.get_failed_trial_callback()
+    callback = storage.get_heartbeat_stale_trial_callback()
     for t in old:
         if t._trial_id not in dead:
             continue
