@@ -12,7 +12,6 @@ import csv
 import json
 import random
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +26,9 @@ from ntknas.data import describe, load_dataset
 from ntknas.proxies import PROXY_METRICS
 from ntknas.score import aggregate, get_score, list_scores
 from ntknas.spectrum import list_metrics, metric_direction
+from ntknas.study._heartbeat import ask, heartbeats
 from ntknas.study._objective import score_row
 from ntknas.study._run import build_parts
-from ntknas.study._screen import _heartbeats
 from ntknas.study._storage import create_storage
 from ntknas.theory.evolution import KernelEvolution
 from ntknas.train import train_short
@@ -160,51 +159,49 @@ def run_validate(
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(t.seed)
             model = space.build(space.parse(arch), num_classes=train_data.num_classes)
-        with warnings.catch_warnings():  # heartbeats are recorded below, not by optimize()
-            warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
-            trial = study.ask()
-        with _heartbeats(study, [trial._trial_id]):  # a long training run is not stale
-            tracker = None
-            if kernel_evolution:
-                x_probe, y_probe = scorer.probe
-                tracker = KernelEvolution(
-                    x_probe,
-                    y_probe,
-                    {
-                        "kernel": "trace" if scorer.kernel == "full" else scorer.kernel,
-                        "bn": scorer.bn,
-                        "params": scorer.params,
-                        "implementation": scorer.implementation,
-                    },
-                    num_classes=scorer.num_classes,
-                )
-                tracker.record(model.to(scorer.device))
+        tracker = None
+        if kernel_evolution:
+            x_probe, y_probe = scorer.probe
+            tracker = KernelEvolution(
+                x_probe,
+                y_probe,
+                {
+                    "kernel": "trace" if scorer.kernel == "full" else scorer.kernel,
+                    "bn": scorer.bn,
+                    "params": scorer.params,
+                    "implementation": scorer.implementation,
+                },
+                num_classes=scorer.num_classes,
+            )
+            tracker.record(model.to(scorer.device))
+        trial = ask(study)
 
-            def on_epoch(epoch: int, acc: float, trial=trial, model=model, tracker=tracker) -> None:
-                if tracker is not None:
-                    tracker.record(model)
-                trial.report(acc, epoch)
-
-            trained = train_short(model, train_data, test_data, **t.options(), on_epoch=on_epoch)
-            attrs = {
-                "ntknas:arch": arch,
-                "ntknas:hash": space.parse(arch).hash,
-                "ntknas:params": result.params,
-                "ntknas:flops": result.flops,
-                "ntknas:degenerate": result.degenerate,
-                "ntknas:metrics": json.dumps(
-                    {k2: (v if v == v else None) for k2, v in result.metrics.items()}
-                ),
-                "ntknas:epoch_accuracies": trained.epoch_accuracies,
-                "ntknas:train_seconds": round(trained.seconds, 2),
-                "ntknas:scorer_settings": json.dumps(scorer.settings(), sort_keys=True),
-            }
+        def on_epoch(epoch: int, acc: float, trial=trial, model=model, tracker=tracker) -> None:
             if tracker is not None:
-                attrs["ntknas:kernel_change"] = tracker.changes
-                attrs["ntknas:kernel_alignment_epochs"] = tracker.alignments
-            for key, value in attrs.items():
-                trial.set_user_attr(key, value)
-            study.tell(trial, trained.final_accuracy)
+                tracker.record(model)
+            trial.report(acc, epoch)
+
+        with heartbeats(study, [trial._trial_id]):  # a long training run is not stale
+            trained = train_short(model, train_data, test_data, **t.options(), on_epoch=on_epoch)
+        attrs = {
+            "ntknas:arch": arch,
+            "ntknas:hash": space.parse(arch).hash,
+            "ntknas:params": result.params,
+            "ntknas:flops": result.flops,
+            "ntknas:degenerate": result.degenerate,
+            "ntknas:metrics": json.dumps(
+                {k2: (v if v == v else None) for k2, v in result.metrics.items()}
+            ),
+            "ntknas:epoch_accuracies": trained.epoch_accuracies,
+            "ntknas:train_seconds": round(trained.seconds, 2),
+            "ntknas:scorer_settings": json.dumps(scorer.settings(), sort_keys=True),
+        }
+        if tracker is not None:
+            attrs["ntknas:kernel_change"] = tracker.changes
+            attrs["ntknas:kernel_alignment_epochs"] = tracker.alignments
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+        study.tell(trial, trained.final_accuracy)
         shown = config.study.objectives[0]
         shown = "log_cond" if shown in list_scores() else shown
         log(

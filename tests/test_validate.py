@@ -5,7 +5,7 @@ import json
 import optuna
 
 from ntknas.config import load_config
-from ntknas.study._screen import _trials_without_heartbeat
+from ntknas.study._heartbeat import trials_without_heartbeat
 from ntknas.study._storage import create_storage
 from ntknas.validate import run_validate
 from tests.bench.test_benches import table  # noqa: F401  (fixture)
@@ -46,7 +46,7 @@ def test_validate_scores_trains_correlates_and_resumes(tmp_path):
     storage_obj = create_storage(storage)
     study = optuna.load_study(study_name="v-validate", storage=storage_obj)
     ids = [t._trial_id for t in study.get_trials()]
-    assert len(ids) == 3 and _trials_without_heartbeat(storage_obj, ids) == set()
+    assert len(ids) == 3 and trials_without_heartbeat(storage_obj, ids) == set()
     logs.clear()
     again = run_validate(
         config, n_archs=3, storage=storage, output_dir=tmp_path, name="v", log=logs.append

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
-import datetime
 import math
-import threading
 import time
-import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 
 import optuna
 from optuna.trial import TrialState
 
 from ntknas.scorer import NTKScorer
+from ntknas.study._heartbeat import ask, fail_stale, heartbeats
 from ntknas.study._objective import (
     ATTR_PREFIX,
     Budget,
@@ -32,91 +29,6 @@ def accounted_trials(study: optuna.Study) -> int:
     for t in trials:
         retried.update(t.system_attrs.get("retry_history", []))
     return sum(1 for t in trials if not (t.state == TrialState.FAIL and t.number in retried))
-
-
-@contextlib.contextmanager
-def _heartbeats(study: optuna.Study, trial_ids: list[int]) -> Iterator[None]:
-    """Record heartbeats for running trials while a batch is scored (RDB storages)."""
-    storage = study._storage
-    interval = getattr(storage, "get_heartbeat_interval", lambda: None)()
-    if not interval:
-        yield
-        return
-    stop = threading.Event()
-
-    def beat() -> None:
-        while True:
-            for trial_id in trial_ids:
-                with contextlib.suppress(Exception):
-                    storage.record_heartbeat(trial_id)
-            if stop.wait(interval):
-                return
-
-    thread = threading.Thread(target=beat, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
-
-
-def _fail_stale(study: optuna.Study) -> None:
-    storage = study._storage
-    if getattr(storage, "get_heartbeat_interval", lambda: None)():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)
-            _fail_unbeaten(study)
-
-
-def _trials_without_heartbeat(storage: object, trial_ids: list[int]) -> set[int]:
-    """Which of ``trial_ids`` have no heartbeat row (RDB storages; empty set otherwise)."""
-    backend = getattr(storage, "_backend", storage)
-    if not isinstance(backend, optuna.storages.RDBStorage) or not trial_ids:
-        return set()
-    try:
-        from optuna.storages._rdb import models
-        from optuna.storages._rdb.storage import _create_scoped_session
-
-        with _create_scoped_session(backend.scoped_session) as session:
-            beaten = {
-                row[0]
-                for row in session.query(models.TrialHeartbeatModel.trial_id)
-                .filter(models.TrialHeartbeatModel.trial_id.in_(trial_ids))
-                .all()
-            }
-    except Exception:  # noqa: BLE001 - internals moved: fall back to Optuna's own check only
-        return set()
-    return set(trial_ids) - beaten
-
-
-def _fail_unbeaten(study: optuna.Study) -> None:
-    """Fail (and hand to the retry callback) RUNNING trials that never recorded a heartbeat
-    although they started more than the grace period ago: a worker killed between ``ask`` and
-    its first heartbeat. Optuna's ``fail_stale_trials`` skips such trials, so they would stay
-    RUNNING forever and the study would never reach its target."""
-    storage = study._storage
-    interval = storage.get_heartbeat_interval()
-    backend = getattr(storage, "_backend", storage)
-    grace = getattr(backend, "grace_period", None) or 2 * interval
-    now = datetime.datetime.now()
-    old = [
-        t
-        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        if t.datetime_start is not None and (now - t.datetime_start).total_seconds() > grace
-    ]
-    dead = _trials_without_heartbeat(storage, [t._trial_id for t in old])
-    callback = storage.get_heartbeat_stale_trial_callback()
-    for t in old:
-        if t._trial_id not in dead:
-            continue
-        try:
-            failed = storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
-        except optuna.exceptions.UpdateFinishedTrialError:
-            continue
-        if failed and callback is not None:
-            callback(study, storage.get_trial(t._trial_id))
 
 
 def screen(
@@ -160,16 +72,14 @@ def screen(
         bar = tqdm(total=n_trials, initial=min(n_trials, accounted_trials(study)), unit="arch")
     try:
         while True:
-            _fail_stale(study)
+            fail_stale(study)
             missing = n_trials - accounted_trials(study)
             waiting = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
             k = min(batch, max(missing, 0) + waiting)
             if k <= 0:
                 break
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)
-                trials = [study.ask() for _ in range(k)]
-            with _heartbeats(study, [t._trial_id for t in trials]):
+            trials = [ask(study) for _ in range(k)]
+            with heartbeats(study, [t._trial_id for t in trials]):
                 for trial in trials:
                     _run_one(study, trial, space, scorer, objectives, budget, cache)
                     done += 1

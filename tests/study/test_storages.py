@@ -217,7 +217,7 @@ def test_postgres_worker_killed_and_restarted(tmp_path, postgres_url):
 def test_trial_of_a_worker_killed_before_its_first_heartbeat_is_failed_and_retried(tmp_path):
     """Optuna's fail_stale_trials skips RUNNING trials that never recorded a heartbeat; a
     worker killed between ask() and its first heartbeat would leave one RUNNING forever."""
-    from ntknas.study._screen import _fail_stale
+    from ntknas.study._heartbeat import fail_stale
 
     storage = create_storage(f"sqlite:///{tmp_path / 'hb.db'}", heartbeat_interval=1)
     study = optuna.create_study(storage=storage, study_name="hb")
@@ -226,7 +226,7 @@ def test_trial_of_a_worker_killed_before_its_first_heartbeat_is_failed_and_retri
     storage.record_heartbeat(beating._trial_id)
     time.sleep(3.5)  # past the grace period (3 x interval)
     storage.record_heartbeat(beating._trial_id)
-    _fail_stale(study)
+    fail_stale(study)
     states = {t.number: t.state for t in study.get_trials(deepcopy=False)}
     assert states[orphan.number] == TrialState.FAIL
     assert states[beating.number] == TrialState.RUNNING
