@@ -576,6 +576,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
+        from ntknas.allocator import retain_freed_memory
+
+        retain_freed_memory()
         if args.command is None:
             parser.print_help()
             return 2

@@ -4,9 +4,12 @@
 This script draws ``--n`` connected cells and, for each, times one training step (forward +
 cross-entropy + backward, train mode) and the per-layer kernel the scorer computes
 (``layerwise_ntk``, sum kernel, ``bn="frozen"``, hooks) side by side ``--repeats`` times; it
-prints each cell's median ratio and the median over cells. Synthetic images (timing only)::
+prints each cell's median ratio and the median over cells. Synthetic images (timing only).
+Like the ``ntknas`` command, it keeps freed memory in the process
+(:func:`ntknas.allocator.retain_freed_memory`) unless ``--system-allocator`` is given::
 
     python scripts/engine_ratio_over_cells.py --n 12 --batch-size 64 --repeats 5
+    python scripts/engine_ratio_over_cells.py --n 12 --batch-size 64 --repeats 5 --system-allocator
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import torch.nn.functional as F
 
 import search_spaces
 from ntknas import layerwise_ntk
+from ntknas.allocator import retain_freed_memory
 from ntknas.data import probe_batch
 
 
@@ -54,12 +58,21 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--system-allocator",
+        action="store_true",
+        help="leave glibc's malloc thresholds as they are (the ntknas command fixes them)",
+    )
     args = parser.parse_args()
+    retained = False if args.system_allocator else retain_freed_memory()
     space = search_spaces.create_search_space("nb201")
     x, y = probe_batch("synthetic", args.batch_size, seed=0)
     rng = random.Random(args.seed)
     ratios = []
-    print(f"{torch.get_num_threads()} threads, B={args.batch_size}")
+    print(
+        f"{torch.get_num_threads()} threads, B={args.batch_size}, "
+        f"allocator: {'freed memory retained' if retained else 'system default'}"
+    )
     while len(ratios) < args.n:
         spec = space.sample(rng.randrange(10**6))
         if space.is_disconnected(spec.arch):

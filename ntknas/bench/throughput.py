@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 import search_spaces
+from ntknas.allocator import retain_freed_memory
 from ntknas.bench._memory import peak_memory
 from ntknas.ntk import tf32_disabled
 from ntknas.ntk._phases import record_phases
@@ -205,6 +206,7 @@ def _worker_share(
 ) -> dict[str, Any]:
     """One worker process: warm up on its first architecture, wait for the others, then score
     the rest of its share; returns its count, seconds and phase totals."""
+    retain_freed_memory()  # a spawned process: as the ``ntknas`` command does in its own
     torch.set_num_threads(threads)
     sp = search_spaces.create_search_space(options.pop("space"))
     scorer = NTKScorer(**options)
