@@ -9,6 +9,7 @@ from torch import nn
 
 from ntknas import empirical_ntk, layerwise_ntk
 from ntknas.ntk import BN_MODES, KERNELS, contract_full, hooks_support
+from ntknas.ntk import _hooks as hooks_module
 from tests.conftest import INPUTS, MODELS
 
 VECTORIZED = ("func", "hooks", "autograd")
@@ -333,3 +334,42 @@ def test_hooks_pointwise_convolutions_match_the_reference(kernel, bn):
         warnings.simplefilter("error")  # no fallback to torch.func
         got = empirical_ntk(model, x, kernel=kernel, bn=bn, implementation="hooks")
     assert rel_err(got, reference(model, x, kernel=kernel, bn=bn)) <= 1e-5
+
+
+@pytest.mark.parametrize("path", ("windows", "grouped"))
+@pytest.mark.parametrize("kernel", ("sum", "trace"))
+@pytest.mark.parametrize("bn", ("frozen", "eval"))
+def test_hooks_convolution_paths_match_the_reference(monkeypatch, path, kernel, bn):
+    """k×k convolutions take a batched matmul over input windows (CPU, one group, small windows)
+    or the grouped backward-weight convolution: both equal the reference for strides, dilation,
+    rectangular kernels and uneven padding, with and without bias."""
+    monkeypatch.setattr(
+        hooks_module, "WINDOWS_MAX_ELEMENTS_PER_SAMPLE", 10**9 if path == "windows" else -1
+    )
+    used = []
+    real = hooks_module._conv_weight_windows
+
+    def spy(*args):
+        used.append(True)
+        return real(*args)
+
+    monkeypatch.setattr(hooks_module, "_conv_weight_windows", spy)
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(3, 6, 3, padding=1, bias=False),
+        nn.BatchNorm2d(6),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(6, 5, (3, 5), stride=2, padding=(1, 2)),
+        nn.ReLU(),
+        nn.Conv2d(5, 4, 3, padding=2, dilation=2, bias=False),
+        nn.BatchNorm2d(4),
+        nn.Conv2d(4, 4, 2, stride=(1, 2)),
+        nn.Flatten(),
+        nn.Linear(4 * 4 * 2, 3),
+    )
+    x = torch.randn(5, 3, 9, 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no fallback to torch.func
+        got = empirical_ntk(model, x, kernel=kernel, bn=bn, implementation="hooks")
+    assert rel_err(got, reference(model, x, kernel=kernel, bn=bn)) <= 1e-5
+    assert len(used) == (4 if path == "windows" else 0) * (1 if kernel == "sum" else 3)
