@@ -59,6 +59,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
+        "--arch", action="append", default=[], help="time these cells (repeatable) instead"
+    )
+    parser.add_argument(
         "--system-allocator",
         action="store_true",
         help="leave glibc's malloc thresholds as they are (the ntknas command fixes them)",
@@ -68,13 +71,14 @@ def main() -> None:
     space = search_spaces.create_search_space("nb201")
     x, y = probe_batch("synthetic", args.batch_size, seed=0)
     rng = random.Random(args.seed)
+    given = [space.parse(arch) for arch in args.arch]
     ratios = []
     print(
         f"{torch.get_num_threads()} threads, B={args.batch_size}, "
         f"allocator: {'freed memory retained' if retained else 'system default'}"
     )
-    while len(ratios) < args.n:
-        spec = space.sample(rng.randrange(10**6))
+    while len(ratios) < (len(given) or args.n):
+        spec = given[len(ratios)] if given else space.sample(rng.randrange(10**6))
         if space.is_disconnected(spec.arch):
             continue
         torch.manual_seed(0)
