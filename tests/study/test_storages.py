@@ -217,12 +217,12 @@ def test_postgres_worker_killed_and_restarted(tmp_path, postgres_url):
 def test_trial_of_a_worker_killed_before_its_first_heartbeat_is_failed_and_retried(tmp_path):
     """Optuna's fail_stale_trials skips RUNNING trials that never recorded a heartbeat; a
     worker killed between ask() and its first heartbeat would leave one RUNNING forever."""
-    from ntknas.study._heartbeat import fail_stale
+    from ntknas.study._heartbeat import ask, fail_stale
 
     storage = create_storage(f"sqlite:///{tmp_path / 'hb.db'}", heartbeat_interval=1)
     study = optuna.create_study(storage=storage, study_name="hb")
-    orphan = study.ask()  # no heartbeat is ever recorded for it
-    beating = study.ask()
+    orphan = ask(study)  # no heartbeat is ever recorded for it
+    beating = ask(study)
     storage.record_heartbeat(beating._trial_id)
     time.sleep(3.5)  # past the grace period (3 x interval)
     storage.record_heartbeat(beating._trial_id)
