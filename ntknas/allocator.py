@@ -82,3 +82,25 @@ def _mallopt():
     function.argtypes = (ctypes.c_int, ctypes.c_int)
     function.restype = ctypes.c_int
     return function
+
+
+def allocator_state() -> str:
+    """``"retained"`` once :func:`retain_freed_memory` has fixed glibc's thresholds in this
+    process, else ``"system"`` (what benchmarks record next to their timings).
+
+    Example:
+        >>> allocator_state() in ("retained", "system")
+        True
+    """
+    return "retained" if _applied else "system"
+
+
+def describe_allocator(state: str) -> str:
+    """Words for an :func:`allocator_state` (several, comma-separated, from worker processes).
+
+    Example:
+        >>> describe_allocator("retained")
+        'freed memory retained'
+    """
+    words = {"retained": "freed memory retained", "system": "system default"}
+    return ", ".join(words.get(part, part) for part in state.split(","))

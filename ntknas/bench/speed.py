@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import search_spaces
+from ntknas.allocator import allocator_state, describe_allocator
 from ntknas.bench._memory import peak_memory
 from ntknas.data import probe_batch
 from ntknas.ntk import empirical_ntk, tf32_disabled
@@ -162,6 +163,7 @@ def run_speed(
         "device": str(dev),
         "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
         "threads": torch.get_num_threads(),
+        "cpu_allocator": allocator_state(),
         "train_step_seconds": train_seconds,
         "train_step_peak_memory_bytes": train_peak,
         "methods": table,
@@ -171,7 +173,8 @@ def run_speed(
 def format_speed(result: dict[str, Any]) -> str:
     lines = [
         f"{result['space']} {result['arch']} ({result['params']:,} params), "
-        f"B={result['batch_size']}, {result['device_name']}, {result['threads']} threads",
+        f"B={result['batch_size']}, {result['device_name']}, {result['threads']} threads, "
+        f"CPU allocator: {describe_allocator(result.get('cpu_allocator', 'system'))}",
         f"training step (forward + cross-entropy + backward): {result['train_step_seconds'] * 1e3:.1f} ms (median)",
         "x train step: median over runs of (method time / the training step timed just before it)",
         "",

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 import search_spaces
-from ntknas.allocator import retain_freed_memory
+from ntknas.allocator import allocator_state, describe_allocator, retain_freed_memory
 from ntknas.bench._memory import peak_memory
 from ntknas.ntk import tf32_disabled
 from ntknas.ntk._phases import record_phases
@@ -104,6 +104,7 @@ def run_throughput(
         if scorer.device.type == "cuda"
         else "cpu",
         "threads": torch.get_num_threads(),
+        "cpu_allocator": allocator_state(),
         "implementation": implementation,
         "kernel": kernel,
         "bn": bn,
@@ -177,7 +178,8 @@ def _train_reference(sp: Any, scorer: NTKScorer, archs: list[str]) -> dict[str, 
 def format_throughput(r: dict[str, Any]) -> str:
     lines = [
         f"{r['space']}: {r['n']} distinct architectures, B={r['batch_size']}, {r['kernel']}/{r['bn']}, "
-        f"{r['device_name']}, {r['threads']} threads",
+        f"{r['device_name']}, {r['threads']} threads, "
+        f"CPU allocator: {describe_allocator(r.get('cpu_allocator', 'system'))}",
         f"{r['archs_per_second']:.2f} architectures/s ({r['seconds']:.1f} s), peak memory "
         f"{r['peak_memory_bytes'] / 2**20:.0f} MiB ({r['peak_memory_kind']})",
     ]
@@ -216,7 +218,11 @@ def _worker_share(
     started = time.perf_counter()
     for arch in archs[1:]:
         scorer.score(sp, arch)
-    return {"n": len(archs) - 1, "seconds": time.perf_counter() - started}
+    return {
+        "n": len(archs) - 1,
+        "seconds": time.perf_counter() - started,
+        "cpu_allocator": allocator_state(),
+    }
 
 
 def run_throughput_workers(
@@ -284,6 +290,7 @@ def run_throughput_workers(
         "seconds": wall,
         "archs_per_second": sum(p["n"] for p in parts) / wall,
         "worker_seconds": [round(p["seconds"], 3) for p in parts],
+        "cpu_allocator": ",".join(sorted({p["cpu_allocator"] for p in parts})),
         "projected_seconds_for_space": _projected_seconds(sp, sum(p["n"] for p in parts) / wall),
     }
 
@@ -291,7 +298,8 @@ def run_throughput_workers(
 def format_throughput_workers(r: dict[str, Any]) -> str:
     lines = [
         f"{r['space']}: {r['n']} distinct architectures, B={r['batch_size']}, {r['kernel']}/{r['bn']}, "
-        f"cpu, {r['workers']} worker processes x {r['threads_per_worker']} threads",
+        f"cpu, {r['workers']} worker processes x {r['threads_per_worker']} threads, "
+        f"CPU allocator: {describe_allocator(r.get('cpu_allocator', 'system'))}",
         f"{r['archs_per_second']:.2f} architectures/s ({r['seconds']:.1f} s; per worker "
         + ", ".join(f"{s:.1f} s" for s in r["worker_seconds"])
         + ")",

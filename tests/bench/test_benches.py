@@ -8,8 +8,8 @@ import pytest
 
 import search_spaces
 from ntknas.bench.nb201 import read_ground_truth, run_nb201
-from ntknas.bench.speed import METHODS, run_speed, tenas_loop
-from ntknas.bench.throughput import run_throughput
+from ntknas.bench.speed import METHODS, format_speed, run_speed, tenas_loop
+from ntknas.bench.throughput import format_throughput, format_throughput_workers, run_throughput
 from ntknas.cli import main
 from ntknas.data import DataError
 
@@ -167,6 +167,8 @@ def test_speed_bench_contract():
     for row in result["methods"].values():
         assert {"seconds", "ratio_to_train_step", "kernel", "bn"} <= set(row)
     assert "speedup_over_tenas_loop" in result["methods"]["autograd:sum:batch"]
+    assert result["cpu_allocator"] in ("retained", "system")
+    assert "CPU allocator: " in format_speed(result)
     with pytest.raises(ValueError, match="unknown method"):
         run_speed(methods="nope")
     assert set(METHODS) >= {"tenas_loop"}
@@ -213,6 +215,8 @@ def test_throughput_contract():
     ref = r["train_reference"]
     assert len(ref["time_ratios"]) == 2 and ref["median_train_step_seconds"] > 0
     assert ref["median_time_ratio"] > 0
+    assert r["cpu_allocator"] in ("retained", "system")
+    assert "CPU allocator: " in format_throughput(r)
 
 
 def test_nb201_bench_with_kernel_regression_and_proxies(table, capsys):
@@ -255,12 +259,26 @@ def test_device_check_on_cpu_passes_and_reports_every_combination():
     assert len(combos) == 3 * 3 * 2 + 3  # per-sample ones for frozen/eval, autograd for batch
 
 
+def _run_allocator_probe() -> bool:
+    """Whether a fresh process here gets freed memory retained (glibc, no user tuning)."""
+    import subprocess
+    import sys
+
+    code = "from ntknas.allocator import retain_freed_memory; print(retain_freed_memory())"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return done.stdout.strip() == "True"
+
+
 def test_throughput_workers_split_the_architectures():
     from ntknas.bench.throughput import run_throughput_workers
 
     r = run_throughput_workers(workers=2, space="nb201", n=2, batch_size=4)
     assert r["n"] == 2 and r["workers"] == 2 and len(r["worker_seconds"]) == 2
     assert r["archs_per_second"] > 0
+    # spawned workers fix glibc's thresholds themselves, as the ntknas command does
+    expected = "retained" if _run_allocator_probe() else "system"
+    assert r["cpu_allocator"] == expected
+    assert "CPU allocator: " in format_throughput_workers(r)
     with pytest.raises(ValueError, match="--workers"):
         run_throughput_workers(workers=3, n=2)
 
