@@ -111,6 +111,38 @@ def _conv_weight_windows(conv: nn.Conv2d, inp: torch.Tensor, delta: torch.Tensor
     return torch.bmm(delta.reshape(b, c_out, out_h * out_w), windows).reshape(b, -1)
 
 
+def _conv_weight_per_sample(
+    conv: nn.Conv2d, inp: torch.Tensor, delta: torch.Tensor
+) -> torch.Tensor:
+    """Per-sample weight gradients (B, P_weight) of a convolution, by the cheapest of three
+    equivalent products (the order of a row's entries within the layer is free: Θ only takes
+    inner products of rows)."""
+    b, c_in = inp.shape[:2]
+    c_out = delta.shape[1]
+    if _pointwise(conv):
+        # 1×1, no padding, one group: a batched matrix product over positions (2-4× faster on
+        # CPU than the grouped convolution below); a stride only subsamples the input.
+        s_h, s_w = conv.stride
+        a = inp[:, :, ::s_h, ::s_w][:, :, : delta.shape[2], : delta.shape[3]]
+        weight = torch.bmm(delta.reshape(b, c_out, -1), a.reshape(b, c_in, -1).transpose(1, 2))
+        return weight.reshape(b, -1)
+    if _windows_cheaper(conv, inp, delta):
+        return _conv_weight_windows(conv, inp, delta)
+    # One grouped backward-weight convolution: the batch becomes groups (B·G groups), so cuDNN /
+    # oneDNN do the work instead of unfold + bmm.
+    g = conv.groups
+    weight = torch.nn.grad.conv2d_weight(
+        inp.reshape(1, b * c_in, *inp.shape[2:]),
+        (b * c_out, c_in // g, *conv.kernel_size),
+        delta.reshape(1, b * c_out, *delta.shape[2:]),
+        stride=conv.stride,
+        padding=conv.padding,
+        dilation=conv.dilation,
+        groups=b * g,
+    )
+    return weight.reshape(b, -1)
+
+
 def _per_sample_grads(
     module: nn.Module, inp: torch.Tensor, delta: torch.Tensor
 ) -> dict[str, torch.Tensor]:
@@ -122,36 +154,9 @@ def _per_sample_grads(
         d = delta.reshape(b, -1, delta.shape[-1])
         out["weight"] = torch.einsum("bto,bti->boi", d, a).reshape(b, -1)
         out["bias"] = d.sum(1)
-    elif isinstance(module, nn.Conv2d) and _pointwise(module):
-        # 1×1, no padding, one group: a batched matrix product over positions (2-4× faster on
-        # CPU than the grouped convolution below); a stride only subsamples the input.
-        s_h, s_w = module.stride
-        a = inp[:, :, ::s_h, ::s_w][:, :, : delta.shape[2], : delta.shape[3]]
-        c_out = delta.shape[1]
-        weight = torch.bmm(
-            delta.reshape(b, c_out, -1), a.reshape(b, a.shape[1], -1).transpose(1, 2)
-        )
-        out["weight"] = weight.reshape(b, -1)
-        out["bias"] = delta.reshape(b, c_out, -1).sum(-1)
-    elif isinstance(module, nn.Conv2d) and _windows_cheaper(module, inp, delta):
-        out["weight"] = _conv_weight_windows(module, inp, delta)
-        out["bias"] = delta.reshape(b, delta.shape[1], -1).sum(-1)
     elif isinstance(module, nn.Conv2d):
-        # Per-sample weight gradients as one grouped backward-weight convolution: the batch
-        # becomes groups (B·G groups), so cuDNN / oneDNN do the work instead of unfold + bmm.
-        g = module.groups
-        c_in, c_out = inp.shape[1], delta.shape[1]
-        weight = torch.nn.grad.conv2d_weight(
-            inp.reshape(1, b * c_in, *inp.shape[2:]),
-            (b * c_out, c_in // g, *module.kernel_size),
-            delta.reshape(1, b * c_out, *delta.shape[2:]),
-            stride=module.stride,
-            padding=module.padding,
-            dilation=module.dilation,
-            groups=b * g,
-        )
-        out["weight"] = weight.reshape(b, -1)
-        out["bias"] = delta.reshape(b, c_out, -1).sum(-1)
+        out["weight"] = _conv_weight_per_sample(module, inp, delta)
+        out["bias"] = delta.reshape(b, delta.shape[1], -1).sum(-1)
     elif isinstance(module, nn.LayerNorm):
         dims = tuple(range(inp.dim() - len(module.normalized_shape), inp.dim()))
         mean = inp.mean(dims, keepdim=True)
