@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 
 MMAP_THRESHOLD_BYTES = 32 << 20
@@ -71,16 +72,34 @@ def retain_freed_memory() -> bool:
     return _applied
 
 
-def _mallopt():
+def c_library_function(name: str):
+    """The C library's function ``name`` through ctypes, or None where there is none (no C
+    library found, or a C library without it: ``mallopt``/``malloc_trim`` outside glibc).
+
+    Example:
+        >>> c_library_function("no_such_function_anywhere") is None
+        True
+    """
+    library = _c_library()
+    return getattr(library, name, None) if library is not None else None
+
+
+@functools.cache
+def _c_library() -> ctypes.CDLL | None:
     name = ctypes.util.find_library("c")
     if name is None:
         return None
     try:
-        function = ctypes.CDLL(name).mallopt
-    except (OSError, AttributeError):
+        return ctypes.CDLL(name)
+    except OSError:
         return None
-    function.argtypes = (ctypes.c_int, ctypes.c_int)
-    function.restype = ctypes.c_int
+
+
+def _mallopt():
+    function = c_library_function("mallopt")
+    if function is not None:
+        function.argtypes = (ctypes.c_int, ctypes.c_int)
+        function.restype = ctypes.c_int
     return function
 
 

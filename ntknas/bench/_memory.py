@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 from collections.abc import Callable
 from typing import Any
 
 import torch
+
+from ntknas.allocator import c_library_function
 
 
 def _status_bytes(key: str) -> int | None:
@@ -24,13 +24,9 @@ def _status_bytes(key: str) -> int | None:
 def _release_free_memory() -> None:
     """Give the allocator's cached free pages back to the system (glibc ``malloc_trim``), so
     that memory a call reuses from the cache still shows in its peak RSS."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return
-    try:
-        ctypes.CDLL(name).malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
+    malloc_trim = c_library_function("malloc_trim")
+    if malloc_trim is not None:
+        malloc_trim(0)
 
 
 def _reset_cpu_peak() -> bool:

@@ -45,13 +45,18 @@ def test_matches_float64_reference(model_and_input, kernel, bn, implementation):
         assert rel_err(got, expected) <= 1e-5, (name, kernel, bn, implementation, params)
 
 
+def hooks_kernel_without_fallback(model: nn.Module, x: torch.Tensor, **options) -> torch.Tensor:
+    """The hooks implementation's kernel; a fallback to torch.func (which warns) fails the test."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        return empirical_ntk(model, x, implementation="hooks", **options)
+
+
 def test_hooks_run_without_fallback_on_supported_models():
     torch.manual_seed(0)
     model, x = MODELS["cnn"](), torch.randn(4, *INPUTS["cnn"])
     assert hooks_support(model) is None
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # a fallback would warn
-        empirical_ntk(model, x, implementation="hooks")
+    hooks_kernel_without_fallback(model, x)
     assert hooks_support(MODELS["vit"]()) is not None  # bare cls/pos parameters
 
 
@@ -330,9 +335,7 @@ def test_hooks_pointwise_convolutions_match_the_reference(kernel, bn):
         nn.Linear(4 * 4 * 4, 3),
     )
     x = torch.randn(5, 3, 7, 7)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # no fallback to torch.func
-        got = empirical_ntk(model, x, kernel=kernel, bn=bn, implementation="hooks")
+    got = hooks_kernel_without_fallback(model, x, kernel=kernel, bn=bn)
     assert rel_err(got, reference(model, x, kernel=kernel, bn=bn)) <= 1e-5
 
 
@@ -368,8 +371,6 @@ def test_hooks_convolution_paths_match_the_reference(monkeypatch, path, kernel, 
         nn.Linear(4 * 4 * 2, 3),
     )
     x = torch.randn(5, 3, 9, 8)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # no fallback to torch.func
-        got = empirical_ntk(model, x, kernel=kernel, bn=bn, implementation="hooks")
+    got = hooks_kernel_without_fallback(model, x, kernel=kernel, bn=bn)
     assert rel_err(got, reference(model, x, kernel=kernel, bn=bn)) <= 1e-5
     assert len(used) == (4 if path == "windows" else 0) * (1 if kernel == "sum" else 3)
