@@ -249,7 +249,10 @@ def scorer_needs(config: Config) -> tuple[bool, bool]:
         names |= get_score(name).needs() if name in list_scores() else {name}
     return (
         bool(names & {"krr_accuracy", "krr_loss"}),
-        bool(names & {"naswot", "feature_decorrelation", "kernel_alignment"}),
+        bool(
+            names
+            & {"naswot", "feature_decorrelation", "backward_decorrelation", "kernel_alignment"}
+        ),
     )
 
 

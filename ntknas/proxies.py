@@ -10,7 +10,11 @@
 * :func:`feature_decorrelation`: how far from redundant the channels entering each rectifier
   are — the smallest eigenvalue of their correlation matrix over spatial positions (tokens),
   summed over rectifiers (the signal of MeCo, Jiang et al. 2023, on rectifier inputs).
-* :func:`rectifier_signals`: NASWOT and feature decorrelation from one shared forward.
+* :func:`rectifier_signals`: NASWOT and feature decorrelation from one shared forward;
+  :func:`probe_signals`: those and backward decorrelation (one forward more, of 8 images).
+* :func:`backward_decorrelation`: the backward twin of feature decorrelation, an NTK signal —
+  how far from redundant the channels of the gradient that the NTK's output direction sends
+  back to each weight layer's output are, summed over weight layers.
 * :func:`layer_gradient_decorrelation` (``layer_lambda_min_cosine``): an NTK signal — λmin of
   each weight layer's own cosine-normalized NTK, summed over layers (on the probe images);
   ``layer_lambda_min_cosine_all`` and ``lambda_min_cosine_all``: the per-layer and whole-kernel
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import types
 from collections.abc import Callable, Iterator
 
 import torch
@@ -38,6 +43,7 @@ PROXY_DIRECTIONS: dict[str, str] = {
     "krr_loss": "minimize",
     "kernel_alignment": "maximize",
     "feature_decorrelation": "maximize",
+    "backward_decorrelation": "maximize",
     "layer_lambda_min_cosine": "maximize",
     "layer_lambda_min_cosine_all": "maximize",
     "lambda_min_cosine_all": "maximize",
@@ -61,6 +67,12 @@ RECTIFIERS: tuple[type[nn.Module], ...] = (
 )
 
 
+#: Modules whose per-layer NTK enters :func:`layer_gradient_decorrelation` and whose
+#: output gradient enters :func:`backward_decorrelation`: the weight layers
+#: (normalization parameters only rescale and shift what these layers produce).
+WEIGHT_LAYERS: tuple[type[nn.Module], ...] = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+
+
 @contextlib.contextmanager
 def _preserved(model: nn.Module) -> Iterator[None]:
     """Run with train mode on and restore the train/eval flags and every buffer afterwards."""
@@ -76,18 +88,36 @@ def _preserved(model: nn.Module) -> Iterator[None]:
             m.training = flag
 
 
+#: BatchNorm module → the (variance, mean) of the batch it normalized in a train-mode forward.
+BatchStatistics = dict[nn.Module, tuple[torch.Tensor, torch.Tensor]]
+
+
 def _rectifier_pass(
-    model: nn.Module, x: torch.Tensor, record: Callable[[torch.Tensor], None]
+    model: nn.Module,
+    x: torch.Tensor,
+    record: Callable[[torch.Tensor], None],
+    statistics: BatchStatistics | None = None,
 ) -> None:
     """One no-grad train-mode forward (dropout off) calling ``record`` with every rectifier's
-    input; the model's flags and buffers are restored."""
+    input, and filling ``statistics`` (if given) with each BatchNorm's batch statistics; the
+    model's flags and buffers are restored."""
 
     def hook(_module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
         record(inputs[0].detach())
 
+    def remember(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
+        u = inputs[0]
+        statistics[module] = torch.var_mean(u, [0, *range(2, u.dim())], unbiased=False)
+
     handles = [
         m.register_forward_pre_hook(hook) for m in model.modules() if isinstance(m, RECTIFIERS)
     ]
+    if statistics is not None:
+        handles += [
+            m.register_forward_pre_hook(remember)
+            for m in model.modules()
+            if isinstance(m, nn.modules.batchnorm._BatchNorm)
+        ]
     try:
         with _preserved(model), torch.no_grad():
             model.train()
@@ -174,13 +204,20 @@ def _channel_correlation_min_eig(u: torch.Tensor, samples: int) -> float:
     return float(torch.where(smallest > tolerance, smallest, 0.0).mean())
 
 
-def rectifier_signals(model: nn.Module, x: torch.Tensor, samples: int = 8) -> dict[str, float]:
+def rectifier_signals(
+    model: nn.Module,
+    x: torch.Tensor,
+    samples: int = 8,
+    *,
+    statistics: BatchStatistics | None = None,
+) -> dict[str, float]:
     """``naswot`` and ``feature_decorrelation`` from one no-grad train-mode forward.
 
     Args:
         model: the network (flags and buffers are restored afterwards).
         x: the probe batch.
         samples: images whose channel correlations are averaged (feature decorrelation).
+        statistics: filled with each BatchNorm's batch statistics in that forward, if given.
 
     Example:
         >>> net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
@@ -195,7 +232,7 @@ def rectifier_signals(model: nn.Module, x: torch.Tensor, samples: int = 8) -> di
         _add_agreement(agreement, u)
         decorrelation[0] += _channel_correlation_min_eig(u, samples)
 
-    _rectifier_pass(model, x, record)
+    _rectifier_pass(model, x, record, statistics)
     return {"naswot": naswot_from_kernel(agreement), "feature_decorrelation": decorrelation[0]}
 
 
@@ -218,6 +255,128 @@ def feature_decorrelation(model: nn.Module, x: torch.Tensor, samples: int = 8) -
         True
     """
     return rectifier_signals(model, x, samples)["feature_decorrelation"]
+
+
+@contextlib.contextmanager
+def _constant_batch_statistics(model: nn.Module, statistics: BatchStatistics) -> Iterator[None]:
+    """BatchNorm normalizes with recorded batch statistics used as constants (the NTK engine's
+    ``bn="frozen"``: the forward of train mode on the whole batch, no gradient through the
+    statistics), so any subset of the batch can be run alone."""
+
+    def forward(self: nn.modules.batchnorm._BatchNorm, x: torch.Tensor) -> torch.Tensor:
+        var, mean = statistics[self]
+        return nn.functional.batch_norm(
+            x, mean, var, self.weight, self.bias, training=False, momentum=0.0, eps=self.eps
+        )
+
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for m in norms:
+        m.forward = types.MethodType(forward, m)
+    try:
+        yield
+    finally:
+        for m in norms:
+            del m.forward
+
+
+def backward_decorrelation(
+    model: nn.Module,
+    x: torch.Tensor,
+    *,
+    bn: str = "frozen",
+    samples: int = 8,
+    statistics: BatchStatistics | None = None,
+) -> float:
+    """Σ over weight layers of λmin of the channel correlation of the gradient at the layer's output.
+
+    Per weight layer l (Conv/Linear) the sum-kernel NTK is built from two factors: the layer's
+    input a_i and the gradient δ_i = ∂(Σ_c f_c(x_i))/∂z_i that the NTK's output direction sends
+    back to the layer's output z_i; each per-sample weight gradient is δ_i ⊗ a_i summed over
+    positions. Feature decorrelation (MeCo) measures how far from redundant the *forward* factor's
+    channels are; this measures the *backward* factor: for each of the first ``samples`` images,
+    λmin of the Pearson correlation matrix of δ_i's C channels over the positions (tokens: D
+    features over the N tokens), 0 when some channel's gradient is a linear combination of
+    others' (redundant or dead), averaged over the images and summed over layers. Constant
+    channels count as zero correlation; outputs without positions or tokens ((B, D), e.g. a
+    classifier's) contribute 0.
+
+    BatchNorm as in the NTK engine's ``bn`` mode: ``"frozen"``: the batch statistics of all of
+    ``x`` used as constants (samples are then independent, so only the first ``samples`` images
+    are run forward and backward; ``statistics`` from an earlier train-mode forward of ``x``,
+    e.g. :func:`probe_signals`', saves the forward that records them); ``"eval"``: the running
+    statistics; ``"batch"``: train mode on all of ``x`` with gradients through the batch
+    statistics (δ_i then also carries the other images' outputs). The backward goes to the input
+    only (no weight gradients); dropout is off; the model's flags, buffers and gradients are
+    unchanged afterwards.
+
+    Example:
+        >>> conv = nn.Sequential(
+        ...     nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 3), nn.Flatten(), nn.Linear(64, 2)
+        ... )
+        >>> 0.0 < backward_decorrelation(conv, torch.randn(2, 3, 8, 8)) <= 2.0
+        True
+    """
+    if bn not in ("frozen", "eval", "batch"):
+        raise ValueError(f"unknown bn mode {bn!r}; allowed: frozen, eval, batch")
+    if not isinstance(samples, int) or samples < 1:
+        raise ValueError(f"samples must be a positive integer, got {samples!r}")
+    total = [0.0]
+
+    def record(delta: torch.Tensor) -> None:
+        if delta.dim() >= 3:
+            total[0] += _channel_correlation_min_eig(delta.detach(), samples)
+
+    def attach(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
+        if isinstance(output, torch.Tensor) and output.requires_grad:
+            output.register_hook(record)  # fires with ∂/∂output even if later changed in place
+
+    if bn == "frozen":
+        if statistics is None:
+            statistics = {}
+            _rectifier_pass(model, x, lambda _u: None, statistics)
+        normalization = _constant_batch_statistics(model, statistics)
+        x = x[:samples]
+    else:
+        normalization = contextlib.nullcontext()
+        x = x if bn == "batch" else x[:samples]
+    handles = [
+        m.register_forward_hook(attach) for m in model.modules() if isinstance(m, WEIGHT_LAYERS)
+    ]
+    try:
+        with _preserved(model), normalization, torch.enable_grad():
+            model.train(bn != "eval")
+            for m in model.modules():
+                if isinstance(m, nn.modules.dropout._DropoutNd):
+                    m.eval()
+            x_in = x.detach().requires_grad_(True)
+            out = logits_of(model(x_in))
+            torch.autograd.grad(out.sum(), x_in)
+    finally:
+        for h in handles:
+            h.remove()
+    return total[0]
+
+
+def probe_signals(
+    model: nn.Module, x: torch.Tensor, *, bn: str = "frozen", samples: int = 8
+) -> dict[str, float]:
+    """``naswot``, ``feature_decorrelation`` and ``backward_decorrelation`` of one probe batch.
+
+    One no-grad train-mode forward of ``x`` gives the first two (:func:`rectifier_signals`) and
+    the BatchNorm statistics that :func:`backward_decorrelation` (``bn="frozen"``) then uses for
+    a forward and backward of the first ``samples`` images only.
+
+    Example:
+        >>> net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten())
+        >>> sorted(probe_signals(net, torch.randn(5, 3, 6, 6)))
+        ['backward_decorrelation', 'feature_decorrelation', 'naswot']
+    """
+    statistics: BatchStatistics = {}
+    signals = rectifier_signals(model, x, samples, statistics=statistics)
+    signals["backward_decorrelation"] = backward_decorrelation(
+        model, x, bn=bn, samples=samples, statistics=statistics
+    )
+    return signals
 
 
 def naswot_from_kernel(k: torch.Tensor) -> float:
@@ -308,11 +467,6 @@ def kernel_target_alignment(
     target = y @ y.T
     denominator = torch.linalg.norm(K) * torch.linalg.norm(target)
     return float((K * target).sum() / denominator) if denominator > 0 else float("nan")
-
-
-#: Modules whose per-layer NTK enters :func:`layer_gradient_decorrelation`: the weight layers
-#: (normalization parameters only rescale and shift what these layers produce).
-WEIGHT_LAYERS: tuple[type[nn.Module], ...] = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 
 
 def layer_gradient_decorrelation(

@@ -40,6 +40,21 @@ known from the dev table at that time):
   signal alone the best NTK-only rule (adding weaker NTK terms diluted it), and every NTK
   metric ranked better with a bigger probe batch (B = 10 → 16 → 64). Written down in
   results/nb201/README.md.
+* ``ntk-only-v4``: backward decorrelation alone (``backward_decorrelation`` ↑: per weight
+  layer, λmin of the channel correlation of the gradient that the sum kernel's output
+  direction sends back to the layer's output — the backward factor of each per-sample weight
+  gradient, δ_i ⊗ a_i — summed over layers).
+* ``ntk-agg-v4``: the two factors of every layer's NTK, forward and backward:
+  ``feature_decorrelation`` ↑ (the layer inputs' channels, at the rectifiers) and
+  ``backward_decorrelation`` ↑.
+
+  Both were fixed (and committed) *after* a pilot on the dev table and before any evaluation
+  on held-out cells: on the first 300 architectures of the seeded 1,000-cell sample
+  (``scripts/pilot_filter_kernel.py``; 294 connected) backward decorrelation ranked at τ 0.720
+  against 0.600 for the best NTK metric before it (per-layer λmin), and the pair at 0.783
+  against 0.782 for feature decorrelation alone; adding Θ's own spectral terms, FLOPs or NASWOT
+  to either lowered τ there. Evaluated on the seed-1 sample without those 300 cells; written
+  down in results/nb201/README.md.
 """
 
 from __future__ import annotations
@@ -177,6 +192,22 @@ register_score(
             "flops": "maximize",
         },
         "ntk-agg-v1 + feature decorrelation at the rectifiers (MeCo's signal)",
+    )
+)
+register_score(
+    ScoreRule(
+        "ntk-only-v4",
+        {"backward_decorrelation": "maximize"},
+        "NTK only: λmin of the channel correlation of the back-propagated NTK signal at each "
+        "weight layer's output, summed over layers",
+    )
+)
+register_score(
+    ScoreRule(
+        "ntk-agg-v4",
+        {"feature_decorrelation": "maximize", "backward_decorrelation": "maximize"},
+        "both factors of each layer's NTK: channel decorrelation of the features entering the "
+        "rectifiers and of the NTK signal sent back to the weight layers",
     )
 )
 register_score(

@@ -25,6 +25,7 @@ from ntknas.ntk import (
 from ntknas.ntk._engine import _check_choice as check_choice
 from ntknas.proxies import (
     PROXY_METRICS,
+    backward_decorrelation,
     kernel_target_alignment,
     krr_metrics,
     layer_gradient_decorrelation,
@@ -72,8 +73,9 @@ class ScoreResult:
         return asdict(self)
 
 
-#: The signals of :meth:`NTKScorer.forward_proxies` (one no-grad forward).
-FORWARD_PROXIES: tuple[str, ...] = ("naswot", "feature_decorrelation")
+#: The signals of :meth:`NTKScorer.forward_proxies`, computed without the kernel: one no-grad
+#: forward of the probe batch, then a forward and backward of its first 8 images.
+FORWARD_PROXIES: tuple[str, ...] = ("naswot", "feature_decorrelation", "backward_decorrelation")
 
 
 class NTKScorer:
@@ -97,7 +99,9 @@ class NTKScorer:
             predicts the held-out ones (``krr_accuracy``, ``krr_loss``). The kernel must be
             ``sum`` or ``trace`` (one scalar kernel for all classes).
         proxies: also compute the cheap non-spectral signals: ``naswot`` (activation-pattern
-            expressivity) and ``feature_decorrelation`` (channel correlation at the rectifiers),
+            expressivity), ``feature_decorrelation`` (channel correlation at the rectifiers)
+            and ``backward_decorrelation`` (channel correlation of the NTK's back-propagated
+            signal at the weight layers; one forward and backward of 8 images more),
             both from one extra no-grad forward, and ``kernel_alignment`` (label alignment
             of the probe kernel).
 
@@ -277,9 +281,9 @@ class NTKScorer:
                 metrics["kernel_alignment"] = kernel_target_alignment(K, labels, self.num_classes)
             if same_model is not None:
                 metrics.update({n: same_model.metrics[n] for n in FORWARD_PROXIES})
+                phases["naswot"] = time.perf_counter() - t
             else:
-                metrics.update(self.forward_proxies(model))
-            phases["naswot"] = time.perf_counter() - t
+                metrics.update(self.forward_proxies(model, phases))
         t = time.perf_counter()
         if same_model is not None:
             flops = same_model.flops
@@ -300,10 +304,27 @@ class NTKScorer:
             phases=phases,
         )
 
-    def forward_proxies(self, model: nn.Module) -> dict[str, float]:
-        """The signals of one no-grad forward on the probe batch (``naswot``,
-        ``feature_decorrelation``); no kernel needed. The model must be on the scorer's device."""
-        return rectifier_signals(model, self.probe[0])
+    def forward_proxies(
+        self, model: nn.Module, phases: dict[str, float] | None = None
+    ) -> dict[str, float]:
+        """The probe signals that need no kernel (:data:`FORWARD_PROXIES`): ``naswot`` and
+        ``feature_decorrelation`` from one no-grad forward of the probe batch, then
+        ``backward_decorrelation`` (with the scorer's ``bn`` mode) from a forward and backward
+        of its first 8 images on that forward's BatchNorm statistics. The model must be on the
+        scorer's device. ``phases``: filled with the seconds of each part (``naswot``,
+        ``backward_decorrelation``)."""
+        x = self.probe[0]
+        started = time.perf_counter()
+        statistics: dict[nn.Module, tuple[torch.Tensor, torch.Tensor]] = {}
+        signals = rectifier_signals(model, x, statistics=statistics)
+        middle = time.perf_counter()
+        signals["backward_decorrelation"] = backward_decorrelation(
+            model, x, bn=self.bn, statistics=statistics
+        )
+        if phases is not None:
+            phases["naswot"] = middle - started
+            phases["backward_decorrelation"] = time.perf_counter() - middle
+        return signals
 
     def score_kernels(
         self, space: SearchSpace, spec: ArchSpec | str, kernels: Sequence[str]

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import copy
 import math
+import types
 
 import pytest
 import torch
@@ -10,12 +12,14 @@ from ntknas.proxies import (
     RECTIFIERS,
     activation_agreement,
     activation_codes,
+    backward_decorrelation,
     feature_decorrelation,
     kernel_target_alignment,
     krr_metrics,
     naswot,
     naswot_from_kernel,
     one_hot_targets,
+    probe_signals,
     rectifier_signals,
 )
 from ntknas.theory import kernel_ridge
@@ -193,3 +197,99 @@ def test_layer_gradient_decorrelation_sums_weight_layers_of_the_probe_block():
     got = layer_gradient_decorrelation(layers, model, size=4)
     assert got == pytest.approx(expected, rel=1e-12)  # BatchNorm's own kernel is left out
     assert 0.0 < got <= 2.0
+
+
+def _output_gradients_by_hand(model: nn.Module, x: torch.Tensor, bn: str) -> list[torch.Tensor]:
+    """∂(Σ logits)/∂(output) of every convolution, from plain autograd on the whole batch; for
+    ``bn="frozen"`` each BatchNorm normalizes with its batch statistics detached."""
+    model = copy.deepcopy(model)
+    model.train(bn != "eval")
+    if bn == "frozen":
+
+        def frozen(self, u):
+            dims = [0, *range(2, u.dim())]
+            mean = u.detach().mean(dims)
+            var = u.detach().var(dims, unbiased=False)
+            return nn.functional.batch_norm(
+                u, mean, var, self.weight, self.bias, False, 0.0, self.eps
+            )
+
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.forward = types.MethodType(frozen, m)
+    outputs = []
+
+    def keep(_m, _inputs, out):
+        out.retain_grad()
+        outputs.append(out)
+
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            m.register_forward_hook(keep)
+    model(x).sum().backward()
+    return [o.grad for o in outputs]
+
+
+@pytest.mark.parametrize("bn", ["frozen", "eval", "batch"])
+def test_backward_decorrelation_equals_the_output_gradients_by_hand(bn):
+    """BatchNorm, in-place ReLU, depthwise and grouped convolutions, ``out += x``: the signal is
+    Σ over convolutions of the mean over the first images of λmin of corrcoef(δ_i)."""
+    torch.manual_seed(0)
+    model = SmallCNN()
+    with torch.no_grad():  # running statistics away from (0, 1), so eval differs from frozen
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+    x = torch.randn(10, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+    grads = _output_gradients_by_hand(model, x, bn)
+    assert len(grads) == 3
+    expected = sum(sum(_correlation_min_eig_by_hand(g[i]) for i in range(4)) / 4 for g in grads)
+    assert expected > 0.5
+    model.eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    got = backward_decorrelation(model, x, bn=bn, samples=4)
+    assert got == pytest.approx(expected, rel=1e-5)
+    assert not model.training
+    assert all(p.grad is None for p in model.parameters())
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), k
+
+
+def test_backward_decorrelation_flags_redundant_or_dead_gradient_channels():
+    torch.manual_seed(0)
+    conv = nn.Conv2d(3, 4, 3)
+    head = nn.Linear(4 * 36, 2)
+    net = nn.Sequential(conv, nn.Flatten(), head)
+    x = torch.randn(3, 3, 8, 8)
+    assert backward_decorrelation(net, x) > 0.0
+    with torch.no_grad():  # channel 1 gets twice channel 0's gradient: dependent
+        w = head.weight.view(2, 4, 36)
+        w[:, 1] = 2 * w[:, 0]
+    assert backward_decorrelation(net, x) == 0.0
+    with torch.no_grad():  # channel 1 gets no gradient at all: dead
+        head.weight.view(2, 4, 36)[:, 1] = 0.0
+    assert backward_decorrelation(net, x) == 0.0
+
+
+def test_probe_signals_share_the_forward_and_match_the_separate_signals():
+    torch.manual_seed(0)
+    model = SmallCNN()
+    x = torch.randn(12, 3, 8, 8, generator=torch.Generator().manual_seed(2))
+    signals = probe_signals(model, x)
+    assert signals.keys() == {"naswot", "feature_decorrelation", "backward_decorrelation"}
+    separate = rectifier_signals(model, x)
+    assert signals["naswot"] == separate["naswot"]
+    assert signals["feature_decorrelation"] == separate["feature_decorrelation"]
+    assert signals["backward_decorrelation"] == pytest.approx(
+        backward_decorrelation(model, x), rel=1e-6
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [({"bn": "train"}, "unknown bn mode 'train'"), ({"samples": 0}, "samples must be")],
+)
+def test_backward_decorrelation_rejects_bad_options(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        backward_decorrelation(SmallCNN(), torch.randn(2, 3, 8, 8), **kwargs)

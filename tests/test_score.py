@@ -28,7 +28,7 @@ def test_default_score_is_ntk_based():
     rule = get_score(DEFAULT_SCORE)
     assert "log_cond" in rule.components and "krr_loss" in rule.components
     assert "krr_loss" in get_score("ntk-only-v1").components
-    for name in ("ntk-only-v1", "ntk-only-v2", "ntk-only-v3"):
+    for name in ("ntk-only-v1", "ntk-only-v2", "ntk-only-v3", "ntk-only-v4"):
         forbidden = {"naswot", "feature_decorrelation", "flops", "params"}
         assert not forbidden & set(get_score(name).components), name
     assert "layer_lambda_min_cosine" in get_score("ntk-only-v2").components

@@ -30,7 +30,8 @@ def test_heldout_images_extend_the_kernel_not_the_spectrum():
     assert result.metrics["log_cond"] == pytest.approx(alone["log_cond"], rel=1e-4)
     for name in ("krr_accuracy", "krr_loss", "naswot", "kernel_alignment"):
         assert name in result.metrics
-    assert {"kernel_regression", "naswot"} <= set(result.phases)
+    assert result.metrics["backward_decorrelation"] == 0.0  # no positions: an MLP's is 0
+    assert {"kernel_regression", "naswot", "backward_decorrelation"} <= set(result.phases)
     # the per-layer NTK signal reads the probe block of each weight layer's kernel
     from ntknas import layerwise_ntk
     from ntknas.proxies import layer_gradient_decorrelation

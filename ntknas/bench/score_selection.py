@@ -33,6 +33,7 @@ CANDIDATES = {
     "kernel_alignment": "maximize",
     "naswot": "maximize",
     "feature_decorrelation": "maximize",
+    "backward_decorrelation": "maximize",
     "flops": "maximize",
     "lambda_min_cosine": "maximize",
     "layer_lambda_min_cosine": "maximize",

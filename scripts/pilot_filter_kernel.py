@@ -1,0 +1,181 @@
+"""Pilot: the NTK's factors per convolution — do they rank NAS-Bench-201 better than the sample kernel?
+
+Per weight layer l the sum-kernel NTK is Θ_l[i, j] = <G_i, G_j> with G_i = ∂(Σ_c f_c(x_i))/∂W_l,
+the per-sample weight gradient of a convolution: the outer product (over positions) of the
+back-propagated signal δ_i at the layer's output and the input patches a_i. The sample kernel
+Θ_l (B×B) asks whether *images* get independent gradients (``layer_lambda_min_cosine``). The same
+Jacobian read along its *filters* asks whether the layer's output channels get independent
+gradients: the filter kernel F_l = Σ_i G_i G_iᵀ (C_out × C_out, tr F_l = tr Θ_l), the block trace
+of the layer's parameter-space Gram J_lᵀ J_l. Its two Kronecker factors are the channel
+correlations of δ (backward) and of the layer input (forward; MeCo's signal is the latter at the
+rectifiers). Signals, each summed over the convolutions (bn="frozen": this batch's statistics as
+constants, so δ_i is sample i's own):
+
+* ``filter_ntk``: λmin of the cosine-normalized filter kernel F_l (all probe images);
+* ``backward_decorrelation``: λmin of the channel correlation of δ_i over positions, mean over
+  the first 8 images (the backward twin of feature decorrelation);
+* ``input_decorrelation``: the same for the convolution's input (feature decorrelation read at
+  the convolutions instead of the rectifiers);
+* ``factor_product``: Σ_l of the product of the two (the Kronecker-factored parameter-space
+  conditioning).
+
+Not part of the package: an experiment, kept so that its figures can be reproduced::
+
+    for i in 0 1; do OMP_NUM_THREADS=1 python scripts/pilot_filter_kernel.py \\
+        --data imagefolder:$HOME/.cache/ntknas/cifar10-jpeg --first 300 --shard $i/2 \\
+        --ground-truth ../shared/data/nb201/nb201_cifar10_dev.csv \\
+        --output /tmp/filter_kernel_$i.jsonl & done; wait
+    python scripts/pilot_filter_kernel.py --ground-truth ../shared/data/nb201/nb201_cifar10_dev.csv \\
+        --report /tmp/filter_kernel_0.jsonl /tmp/filter_kernel_1.jsonl \\
+        --cache ~/.cache/ntknas/bench/nb201_b64_h64_all.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import random
+import statistics
+import time
+import types
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+from scipy.stats import kendalltau, spearmanr
+from torch import nn
+
+import search_spaces
+from ntknas.bench.nb201 import read_ground_truth
+from ntknas.ntk import logits_of
+from ntknas.proxies import _channel_correlation_min_eig
+from ntknas.scorer import NTKScorer
+from ntknas.spectrum import cosine_lambda_min
+
+SIGNALS = ("filter_ntk", "backward_decorrelation", "input_decorrelation", "factor_product")
+FROM_CACHE = ("feature_decorrelation", "layer_lambda_min_cosine", "naswot", "flops", "log_cond")
+
+
+@contextlib.contextmanager
+def frozen_batchnorm(model: nn.Module) -> Iterator[None]:
+    """BatchNorm on this batch's statistics, used as constants (the engine's bn="frozen")."""
+
+    def forward(self: nn.modules.batchnorm._BatchNorm, x: torch.Tensor) -> torch.Tensor:
+        dims = [0, *range(2, x.dim())]
+        mean = x.detach().mean(dims)
+        var = x.detach().var(dims, unbiased=False)
+        return nn.functional.batch_norm(x, mean, var, self.weight, self.bias, False, 0.0, self.eps)
+
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for m in norms:
+        m.forward = types.MethodType(forward, m)
+    try:
+        yield
+    finally:
+        for m in norms:
+            del m.forward
+
+
+def signals(model: nn.Module, x: torch.Tensor, samples: int = 8) -> dict[str, float]:
+    convs = {name: m for name, m in model.named_modules() if isinstance(m, nn.Conv2d)}
+    inputs: dict[str, torch.Tensor] = {}
+    outputs: dict[str, torch.Tensor] = {}
+
+    def hook(name: str):
+        def record(_m: nn.Module, args: tuple, out: torch.Tensor) -> None:
+            inputs[name] = args[0].detach()
+            out.retain_grad()
+            outputs[name] = out
+
+        return record
+
+    handles = [m.register_forward_hook(hook(n)) for n, m in convs.items()]
+    model.train()
+    try:
+        with frozen_batchnorm(model), torch.enable_grad():
+            logits_of(model(x)).sum().backward()
+    finally:
+        for h in handles:
+            h.remove()
+    filter_kernels, backward, forward = [], [], []
+    for name, conv in convs.items():
+        if outputs[name].grad is None or conv.groups != 1:
+            continue
+        delta = outputs[name].grad.detach()  # (B, C_out, H', W')
+        patches = nn.functional.unfold(
+            inputs[name], conv.kernel_size, conv.dilation, conv.padding, conv.stride
+        )  # (B, C_in k², H'W')
+        g = (delta.flatten(2) @ patches.transpose(1, 2)).transpose(0, 1).flatten(1)
+        g = g.to(torch.float64)  # (C_out, B · C_in k²): F_l = g gᵀ in float64
+        filter_kernels.append(g @ g.T)
+        backward.append(_channel_correlation_min_eig(delta, samples))
+        forward.append(_channel_correlation_min_eig(inputs[name], samples))
+    out = {
+        "filter_ntk": float(sum(float(cosine_lambda_min(k)) for k in filter_kernels)),
+        "backward_decorrelation": sum(backward),
+        "input_decorrelation": sum(forward),
+        "factor_product": sum(b * f for b, f in zip(backward, forward)),
+    }
+    model.zero_grad(set_to_none=True)
+    return out
+
+
+def report(files: list[str], cache: str | None, accuracy: dict[str, float]) -> None:
+    rows = [json.loads(line) for f in files for line in Path(f).read_text().splitlines()]
+    if cache:
+        cached = {}
+        for line in Path(cache).expanduser().read_text().splitlines():
+            record = json.loads(line)  # key "settings|...|arch": the arch is after the first "||"
+            arch = "|" + record["key"].split("||", 1)[1]
+            cached[arch] = {**record["metrics"], "flops": record["flops"]}
+        for r in rows:
+            for name in FROM_CACHE:
+                r[name] = cached.get(r["arch"], {}).get(name, float("nan"))
+    truth = [accuracy[r["arch"]] for r in rows]
+    print(f"{len(rows)} connected architectures")
+    names = SIGNALS + (FROM_CACHE if cache else ())
+    for name in names:
+        values = [r[name] for r in rows]
+        tau, rho = kendalltau(values, truth, nan_policy="omit")[0], spearmanr(values, truth)[0]
+        print(f"{name:24s} tau {tau:+.3f}  rho {rho:+.3f}")
+    print(f"median seconds: {statistics.median(r['seconds'] for r in rows):.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ground-truth", required=True)
+    parser.add_argument("--target", default="cifar10_test_acc")
+    parser.add_argument("--data", default="synthetic")
+    parser.add_argument("--first", type=int, default=300)
+    parser.add_argument("--shard", default="0/1")
+    parser.add_argument("--output")
+    parser.add_argument("--cache", help="bench nb201 cache to join other metrics from")
+    parser.add_argument("--report", nargs="+", help="JSONL files to correlate (no scoring)")
+    args = parser.parse_args()
+    table = read_ground_truth(args.ground_truth, args.target)
+    if args.report:
+        report(args.report, args.cache, dict(table))
+        return
+    index, count = (int(v) for v in args.shard.split("/"))
+    rows = random.Random(0).sample(table, 1000)  # the benchmark's --n 1000 --seed 0 sample
+    space = search_spaces.create_search_space("nb201")
+    scorer = NTKScorer(batch_size=64, data=args.data, seed=0)
+    x, _ = scorer.probe
+    done = set()
+    if Path(args.output).is_file():
+        done = {json.loads(line)["arch"] for line in Path(args.output).read_text().splitlines()}
+    with open(args.output, "a") as f:
+        for arch, _ in rows[: args.first][index::count]:
+            if arch in done or space.is_disconnected(arch):
+                continue
+            started = time.perf_counter()
+            model = scorer.build(space, arch)
+            out = signals(model, x)
+            out["seconds"] = time.perf_counter() - started
+            f.write(json.dumps({"arch": arch, **out}) + "\n")
+            f.flush()
+
+
+if __name__ == "__main__":
+    main()
