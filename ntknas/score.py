@@ -55,6 +55,10 @@ known from the dev table at that time):
   against 0.782 for feature decorrelation alone; adding Θ's own spectral terms, FLOPs or NASWOT
   to either lowered τ there. Evaluated on the seed-1 sample without those 300 cells; written
   down in results/nb201/README.md.
+* ``ntk-agg-v5``: ``ntk-agg-v4`` plus the kernel's own per-layer spectrum
+  (``layer_lambda_min_cosine_all`` ↑), so that an eigenvalue of Θ itself stays in the score.
+  Fixed after the same pilot (τ 0.737 there, below ``ntk-agg-v4``) and before any held-out
+  evaluation.
 """
 
 from __future__ import annotations
@@ -208,6 +212,18 @@ register_score(
         {"feature_decorrelation": "maximize", "backward_decorrelation": "maximize"},
         "both factors of each layer's NTK: channel decorrelation of the features entering the "
         "rectifiers and of the NTK signal sent back to the weight layers",
+    )
+)
+register_score(
+    ScoreRule(
+        "ntk-agg-v5",
+        {
+            "feature_decorrelation": "maximize",
+            "backward_decorrelation": "maximize",
+            "layer_lambda_min_cosine_all": "maximize",
+        },
+        "ntk-agg-v4 + λmin of each weight layer's cosine-normalized NTK over probe and held-out "
+        "images, summed over layers",
     )
 )
 register_score(

@@ -1,0 +1,91 @@
+"""Correlate rules and metrics of a ``bench nb201`` cache on cells that a pilot did not see.
+
+A rule chosen after a pilot on the first ``--exclude-first`` architectures of the seeded sample
+``--exclude-seed`` (the benchmark's ``--n 1000 --seed S`` sample) is evaluated here on the
+connected cells of another cache *without* those pilot cells, so that no cell that informed
+the choice is counted. Prints Kendall τ and Spearman ρ (signed: positive ranks like accuracy)
+for the cells left, and for all connected cells of the cache for comparison::
+
+    python scripts/evaluate_held_out_cells.py ~/.cache/ntknas/bench/nb201_b64_h64_all_seed1.jsonl \\
+        ../shared/data/nb201/nb201_cifar10_dev.csv --exclude-seed 0 --exclude-first 300
+
+Only aggregates are printed, never per-architecture accuracies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from pathlib import Path
+
+from scipy.stats import kendalltau, spearmanr
+
+import search_spaces
+from ntknas.bench.nb201 import read_ground_truth
+from ntknas.proxies import PROXY_DIRECTIONS
+from ntknas.score import aggregate, list_scores
+from ntknas.spectrum import get_metric
+
+SHOWN = (
+    "ntk-agg-v4",
+    "ntk-agg-v5",
+    "ntk-only-v4",
+    "backward_decorrelation",
+    "feature_decorrelation",
+    "ntk-agg-v2",
+    "ntk-agg-v3",
+    "ntk-only-v3",
+    "layer_lambda_min_cosine_all",
+    "log_cond",
+    "naswot",
+    "flops",
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("cache")
+    parser.add_argument("table")
+    parser.add_argument("--target", default="cifar10_test_acc")
+    parser.add_argument("--exclude-seed", type=int, default=0)
+    parser.add_argument("--exclude-first", type=int, default=300)
+    args = parser.parse_args()
+    table = read_ground_truth(args.table, args.target)
+    accuracy = dict(table)
+    sample = random.Random(args.exclude_seed).sample(table, 1000)
+    pilot = {a for a, _ in sample[: args.exclude_first]}
+    space = search_spaces.create_search_space("nb201")
+    latest: dict[str, dict] = {}
+    for line in Path(args.cache).expanduser().read_text().splitlines():
+        entry = json.loads(line)
+        latest[entry["key"]] = entry  # a key written again (a proxy added) replaces the old
+    rows, archs = [], []
+    for entry in latest.values():
+        arch = "|" + entry["key"].split("||", 1)[1]
+        if space.is_disconnected(arch):
+            continue
+        rows.append({**entry["metrics"], "params": entry["params"], "flops": entry["flops"]})
+        archs.append(arch)
+    kept = [i for i, a in enumerate(archs) if a not in pilot]
+    print(f"{len(rows)} connected cells in the cache; {len(rows) - len(kept)} were pilot cells;")
+    print(f"{len(kept)} held-out cells\n")
+    print(f"{'rule / metric':30s} {'held-out τ':>10s} {'ρ':>7s} {'all τ':>8s} {'ρ':>7s}")
+    for name in SHOWN:
+        if name in list_scores():
+            values = list(aggregate(rows, name))
+        else:
+            direction = PROXY_DIRECTIONS.get(name) or get_metric(name).direction
+            sign = 1.0 if direction == "maximize" else -1.0
+            values = [sign * float(r.get(name, float("nan"))) for r in rows]
+        acc = [accuracy[a] for a in archs]
+        out = []
+        for subset in (kept, range(len(rows))):
+            v = [values[i] for i in subset]
+            t = [acc[i] for i in subset]
+            out += [kendalltau(v, t)[0], spearmanr(v, t)[0]]
+        print(f"{name:30s} {out[0]:10.3f} {out[1]:7.3f} {out[2]:8.3f} {out[3]:7.3f}")
+
+
+if __name__ == "__main__":
+    main()
