@@ -35,7 +35,7 @@ class StudyConfig:
     sampler: str = "tpe"
     seed: int = 0
     storage: str | None = None
-    objectives: list[str] = field(default_factory=lambda: ["ntk-agg-v2"])
+    objectives: list[str] = field(default_factory=lambda: ["ntk-agg-v4"])
     batch: int = 8
     top_k: int = 10
     workers: int = 1

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import random
 import statistics
@@ -50,11 +51,35 @@ import search_spaces
 from ntknas.bench.nb201 import read_ground_truth
 from ntknas.ntk import logits_of
 from ntknas.proxies import _channel_correlation_min_eig
+from ntknas.score import ScoreRule, aggregate
 from ntknas.scorer import NTKScorer
 from ntknas.spectrum import cosine_lambda_min
 
 SIGNALS = ("filter_ntk", "backward_decorrelation", "input_decorrelation", "factor_product")
-FROM_CACHE = ("feature_decorrelation", "layer_lambda_min_cosine", "naswot", "flops", "log_cond")
+FROM_CACHE = (
+    "feature_decorrelation",
+    "layer_lambda_min_cosine",
+    "layer_lambda_min_cosine_all",
+    "lambda_min_cosine_all",
+    "naswot",
+    "flops",
+    "log_cond",
+    "krr_loss",
+    "trace",
+)
+#: Candidates of the rank-aggregation search over the pilot cells (metric → direction).
+COMBINATION_CANDIDATES = {
+    "backward_decorrelation": "maximize",
+    "input_decorrelation": "maximize",
+    "feature_decorrelation": "maximize",
+    "flops": "maximize",
+    "naswot": "maximize",
+    "layer_lambda_min_cosine_all": "maximize",
+    "lambda_min_cosine_all": "maximize",
+    "log_cond": "minimize",
+    "krr_loss": "minimize",
+    "trace": "maximize",
+}
 
 
 @contextlib.contextmanager
@@ -140,6 +165,16 @@ def report(files: list[str], cache: str | None, accuracy: dict[str, float]) -> N
         tau, rho = kendalltau(values, truth, nan_policy="omit")[0], spearmanr(values, truth)[0]
         print(f"{name:24s} tau {tau:+.3f}  rho {rho:+.3f}")
     print(f"median seconds: {statistics.median(r['seconds'] for r in rows):.2f}")
+    if cache:  # equal-weight Σ log(rank/N) over 1-3 candidates, on these pilot cells only
+        found = []
+        for k in (1, 2, 3):
+            for combo in itertools.combinations(COMBINATION_CANDIDATES, k):
+                rule = ScoreRule("pilot", {c: COMBINATION_CANDIDATES[c] for c in combo})
+                values = aggregate(rows, rule)
+                found.append((kendalltau(values, truth)[0], spearmanr(values, truth)[0], combo))
+        print("\nbest rank aggregations on these cells (tau, rho):")
+        for tau, rho, combo in sorted(found, reverse=True)[:15]:
+            print(f"  {tau:.3f} {rho:.3f}  {' + '.join(combo)}")
 
 
 def main() -> None:

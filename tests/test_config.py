@@ -72,15 +72,20 @@ def test_bad_config_names_key_and_file(tmp_path, content, message):
         ("space.options={cells: 0}", "'cells' must be a positive integer"),
         ("scorer.data=mnist", "unknown data source 'mnist'"),
         ("study.n_trials=0", "'study.n_trials' must be >= 1"),
-        ("scorer.heldout=0", "'scorer.heldout' must be > 0"),
+        # kernel regression (ntk-agg-v2 needs it) needs held-out images and a scalar kernel
+        (["study.objectives=[ntk-agg-v2]", "scorer.heldout=0"], "'scorer.heldout' must be > 0"),
         ("scorer.heldout=-3", "'scorer.heldout' must be >= 0"),
-        ("scorer.kernel=full", "'scorer.kernel' must be sum or trace"),
+        (
+            ["study.objectives=[ntk-agg-v2]", "scorer.kernel=full"],
+            "'scorer.kernel' must be sum or trace",
+        ),
         ("study.objectives=[params]", "must be a training-free score"),
     ],
 )
 def test_semantic_validation(override, message):
+    overrides = override if isinstance(override, list) else [override]
     with pytest.raises(ConfigError, match=message):
-        validate_config(load_config(None, [override]))
+        validate_config(load_config(None, overrides))
 
 
 def test_invalid_yaml_reports_line(tmp_path):

@@ -26,7 +26,7 @@ def test_registered_rules_are_well_formed(name):
 
 def test_default_score_is_ntk_based():
     rule = get_score(DEFAULT_SCORE)
-    assert "log_cond" in rule.components and "krr_loss" in rule.components
+    assert "backward_decorrelation" in rule.components  # the NTK's back-propagated factor
     assert "krr_loss" in get_score("ntk-only-v1").components
     for name in ("ntk-only-v1", "ntk-only-v2", "ntk-only-v3", "ntk-only-v4"):
         forbidden = {"naswot", "feature_decorrelation", "flops", "params"}

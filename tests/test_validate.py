@@ -85,11 +85,13 @@ def test_validate_stratified_and_ground_truth(tmp_path, table):  # noqa: F811
 
 
 def test_validate_reports_scores_and_kernel_evolution(tmp_path):
-    """The default objective (ntk-agg-v2) brings kernel regression and NASWOT into the table,
-    and each trained network's NTK is tracked per epoch."""
+    """The objectives bring what their scores need into the table (the default ntk-agg-v4: the
+    probe signals; ntk-agg-v2: kernel regression too), and each trained network's NTK is
+    tracked per epoch."""
     config = load_config(
         None,
         [
+            "study.objectives=[ntk-agg-v4, ntk-agg-v2]",
             "space.options={cells: 1}",
             "scorer.batch_size=10",
             "train.epochs=2",
@@ -101,6 +103,9 @@ def test_validate_reports_scores_and_kernel_evolution(tmp_path):
         config, n_archs=4, storage=None, output_dir=tmp_path, name="k", log=lambda *a: None
     )
     for name in (
+        "ntk-agg-v4",
+        "ntk-only-v4",
+        "backward_decorrelation",
         "ntk-agg-v2",
         "ntk-agg-v1",
         "ntk-only-v1",
@@ -116,6 +121,6 @@ def test_validate_reports_scores_and_kernel_evolution(tmp_path):
     assert len(change) == 3 and change[0] == 0.0 and change[-1] > 0.0
     assert all(-1.0 <= a <= 1.0 for a in evolution["median_alignment_per_epoch"])
     text = (tmp_path / "k" / "correlations.md").read_text()
-    assert "NTK during training" in text and "ntk-agg-v2" in text
+    assert "NTK during training" in text and "ntk-agg-v4" in text
     header = (tmp_path / "k" / "architectures.csv").read_text().splitlines()[0]
     assert "kernel_change_final" in header and "alignment_epochs" in header

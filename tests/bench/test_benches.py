@@ -226,8 +226,8 @@ def test_nb201_bench_with_kernel_regression_and_proxies(table, capsys):
     )
     assert code == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["default_score"] == "ntk-agg-v2" and out["heldout"] == 6
-    for name in ("ntk-agg-v1", "ntk-only-v1", "krr_loss", "krr_accuracy", "naswot", "log_cond"):
+    assert out["default_score"] == "ntk-agg-v4" and out["heldout"] == 6
+    for name in ("ntk-agg-v4", "ntk-agg-v1", "ntk-only-v1", "krr_loss", "naswot", "log_cond"):
         assert name in out["correlations"], name
 
 
