@@ -304,6 +304,12 @@ def validate_config(config: Config, source: str = "<config>") -> None:
         )
     if scorer_needs(config)[0] and config.scorer.kernel == "full":
         raise bad("scorer.kernel", "must be sum or trace for NTK kernel regression (krr_*)")
+    if scorer_needs(config)[1] and config.scorer.proxies is False:
+        raise bad(
+            "scorer.proxies",
+            "must be true (or null): the objectives need the probe signals "
+            "(naswot, feature/backward decorrelation, kernel alignment)",
+        )
     positives = {
         "study.n_trials": config.study.n_trials,
         "study.batch": config.study.batch,

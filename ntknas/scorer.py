@@ -377,6 +377,33 @@ class NTKScorer:
             results[k] = result
         return results
 
+    def check_computes(self, names: Sequence[str]) -> None:
+        """Raise ``ValueError`` when this scorer's settings leave out a metric that ``names``
+        (metrics, proxies or combined scores) need: kernel regression needs ``heldout`` > 0, the
+        probe signals need ``proxies=True``, the per-layer metrics a sum or trace kernel.
+
+        Example:
+            >>> NTKScorer(proxies=True).check_computes(["ntk-agg-v4", "log_cond"])
+            >>> NTKScorer().check_computes(["ntk-agg-v4"])
+            Traceback (most recent call last):
+            ...
+            ValueError: 'ntk-agg-v4' needs backward_decorrelation: create the scorer with proxies=True
+        """
+        from ntknas.score import get_score
+
+        for name in names:
+            needed = get_score(name).needs() if name in list_scores() else {name}
+            for metric in sorted(needed):
+                if metric in ("krr_loss", "krr_accuracy") and not self.heldout:
+                    fix = "heldout > 0 (held-out images for kernel regression)"
+                elif metric in (*FORWARD_PROXIES, "kernel_alignment") and not self.proxies:
+                    fix = "proxies=True"
+                elif metric in LAYER_METRICS and self.kernel == "full":
+                    fix = "kernel 'sum' or 'trace'"
+                else:
+                    continue
+                raise ValueError(f"{name!r} needs {metric}: create the scorer with {fix}")
+
     def build(self, space: SearchSpace, spec: ArchSpec | str) -> nn.Module:
         """``spec`` built with the scorer's seeded initialization (the model every score of
         this scorer sees), on the scorer's device."""

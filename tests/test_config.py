@@ -80,6 +80,7 @@ def test_bad_config_names_key_and_file(tmp_path, content, message):
             "'scorer.kernel' must be sum or trace",
         ),
         ("study.objectives=[params]", "must be a training-free score"),
+        ("scorer.proxies=false", "'scorer.proxies' must be true .*the objectives need the probe"),
     ],
 )
 def test_semantic_validation(override, message):

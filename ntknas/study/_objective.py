@@ -188,8 +188,9 @@ def make_objective(
         scorer: computes the NTK and its metrics.
         metric: one objective name, or several (multi-objective; ``params`` and ``flops``
             allowed after the first): a combined score such as ``"ntk-agg-v1"`` (ranked among
-            the architectures scored so far; the scorer needs ``heldout`` and ``proxies`` for
-            its components), a spectral metric, or a proxy. Create the study with
+            the architectures scored so far; the scorer must compute its components —
+            ``proxies=True`` for the probe signals, ``heldout`` for kernel regression — or a
+            ``ValueError`` says which is missing), a spectral metric, or a proxy. Create the study with
             ``directions=objective_directions(metrics)``.
         budget: ``Budget(max_params=..., max_flops=...)``; recorded with
             ``trial.set_constraint`` (feasible when ≤ 0), for constraint-aware samplers.
@@ -211,6 +212,7 @@ def make_objective(
     for name in objectives:
         if name not in objective_names():
             raise ValueError(f"unknown objective {name!r}; known: {', '.join(objective_names())}")
+    scorer.check_computes(objectives)
     if isinstance(budget, dict):
         budget = Budget(**budget)
     cache = cache if cache is not None else ScoreCache()

@@ -50,7 +50,8 @@ def screen(
     ``space.suggest``, scores the batch, and tells the results. Works the same for one process or
     many workers sharing the study: each round only asks for what is still missing. Trials that
     raise (a degenerate kernel, out of memory, NaN) are told FAIL with the reason in
-    ``ntknas:fail_reason``; the study goes on.
+    ``ntknas:fail_reason``; the study goes on. A scorer that leaves out what an objective needs
+    (``proxies``, ``heldout``) is refused up front with a ``ValueError``.
 
     Returns:
         The number of trials this call finished.
@@ -62,6 +63,7 @@ def screen(
         >>> screen(study, space, NTKScorer(batch_size=8), n_trials=3, batch=2)
         3
     """
+    scorer.check_computes(objectives)
     cache = cache if cache is not None else ScoreCache()
     cache.warm(study)
     done = 0

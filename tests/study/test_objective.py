@@ -126,3 +126,28 @@ def test_combined_score_objective_ranks_the_population(space):
 def test_unknown_objective_is_refused(space, scorer):
     with pytest.raises(ValueError, match="unknown objective 'nope'"):
         make_objective(space, scorer, "nope")
+
+
+@pytest.mark.parametrize(
+    "settings, objective, message",
+    [
+        ({}, "ntk-agg-v4", "'ntk-agg-v4' needs backward_decorrelation: .*proxies=True"),
+        ({"proxies": True}, "ntk-agg-v2", "'ntk-agg-v2' needs krr_loss: .*heldout > 0"),
+        ({}, "feature_decorrelation", "needs feature_decorrelation: .*proxies=True"),
+        ({"kernel": "full"}, "layer_lambda_min_cosine", "kernel 'sum' or 'trace'"),
+    ],
+)
+def test_a_scorer_that_cannot_compute_the_objective_is_refused_up_front(
+    space, settings, objective, message
+):
+    """Otherwise every architecture would lack the component and tie at the worst rank."""
+    from ntknas.scorer import NTKScorer
+    from ntknas.study import screen
+
+    scorer = NTKScorer(batch_size=8, **settings)
+    with pytest.raises(ValueError, match=message):
+        make_objective(space, scorer, objective)
+    study = optuna.create_study(direction="maximize")
+    with pytest.raises(ValueError, match=message):
+        screen(study, space, scorer, n_trials=1, objectives=[objective])
+    assert not study.trials
