@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
 import types
 from collections.abc import Callable, Iterator
 
@@ -358,24 +359,35 @@ def backward_decorrelation(
 
 
 def probe_signals(
-    model: nn.Module, x: torch.Tensor, *, bn: str = "frozen", samples: int = 8
+    model: nn.Module,
+    x: torch.Tensor,
+    *,
+    bn: str = "frozen",
+    samples: int = 8,
+    seconds: dict[str, float] | None = None,
 ) -> dict[str, float]:
     """``naswot``, ``feature_decorrelation`` and ``backward_decorrelation`` of one probe batch.
 
     One no-grad train-mode forward of ``x`` gives the first two (:func:`rectifier_signals`) and
     the BatchNorm statistics that :func:`backward_decorrelation` (``bn="frozen"``) then uses for
-    a forward and backward of the first ``samples`` images only.
+    a forward and backward of the first ``samples`` images only. ``seconds``: filled with the
+    time of each part (``naswot``: the forward; ``backward_decorrelation``).
 
     Example:
         >>> net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten())
         >>> sorted(probe_signals(net, torch.randn(5, 3, 6, 6)))
         ['backward_decorrelation', 'feature_decorrelation', 'naswot']
     """
+    started = time.perf_counter()
     statistics: BatchStatistics = {}
     signals = rectifier_signals(model, x, samples, statistics=statistics)
+    middle = time.perf_counter()
     signals["backward_decorrelation"] = backward_decorrelation(
         model, x, bn=bn, samples=samples, statistics=statistics
     )
+    if seconds is not None:
+        seconds["naswot"] = middle - started
+        seconds["backward_decorrelation"] = time.perf_counter() - middle
     return signals
 
 

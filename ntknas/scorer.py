@@ -25,11 +25,10 @@ from ntknas.ntk import (
 from ntknas.ntk._engine import _check_choice as check_choice
 from ntknas.proxies import (
     PROXY_METRICS,
-    backward_decorrelation,
     kernel_target_alignment,
     krr_metrics,
     layer_gradient_decorrelation,
-    rectifier_signals,
+    probe_signals,
 )
 from ntknas.score import list_scores
 from ntknas.spectrum import cosine_lambda_min, get_metric, spectrum
@@ -313,18 +312,7 @@ class NTKScorer:
         of its first 8 images on that forward's BatchNorm statistics. The model must be on the
         scorer's device. ``phases``: filled with the seconds of each part (``naswot``,
         ``backward_decorrelation``)."""
-        x = self.probe[0]
-        started = time.perf_counter()
-        statistics: dict[nn.Module, tuple[torch.Tensor, torch.Tensor]] = {}
-        signals = rectifier_signals(model, x, statistics=statistics)
-        middle = time.perf_counter()
-        signals["backward_decorrelation"] = backward_decorrelation(
-            model, x, bn=self.bn, statistics=statistics
-        )
-        if phases is not None:
-            phases["naswot"] = middle - started
-            phases["backward_decorrelation"] = time.perf_counter() - middle
-        return signals
+        return probe_signals(model, self.probe[0], bn=self.bn, seconds=phases)
 
     def score_kernels(
         self, space: SearchSpace, spec: ArchSpec | str, kernels: Sequence[str]

@@ -33,14 +33,11 @@ Not part of the package: an experiment, kept so that its figures can be reproduc
 from __future__ import annotations
 
 import argparse
-import contextlib
 import itertools
 import json
 import random
 import statistics
 import time
-import types
-from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -50,7 +47,12 @@ from torch import nn
 import search_spaces
 from ntknas.bench.nb201 import read_ground_truth
 from ntknas.ntk import logits_of
-from ntknas.proxies import _channel_correlation_min_eig
+from ntknas.proxies import (
+    BatchStatistics,
+    _channel_correlation_min_eig,
+    _constant_batch_statistics,
+    _rectifier_pass,
+)
 from ntknas.score import ScoreRule, aggregate
 from ntknas.scorer import NTKScorer
 from ntknas.spectrum import cosine_lambda_min
@@ -82,26 +84,6 @@ COMBINATION_CANDIDATES = {
 }
 
 
-@contextlib.contextmanager
-def frozen_batchnorm(model: nn.Module) -> Iterator[None]:
-    """BatchNorm on this batch's statistics, used as constants (the engine's bn="frozen")."""
-
-    def forward(self: nn.modules.batchnorm._BatchNorm, x: torch.Tensor) -> torch.Tensor:
-        dims = [0, *range(2, x.dim())]
-        mean = x.detach().mean(dims)
-        var = x.detach().var(dims, unbiased=False)
-        return nn.functional.batch_norm(x, mean, var, self.weight, self.bias, False, 0.0, self.eps)
-
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    for m in norms:
-        m.forward = types.MethodType(forward, m)
-    try:
-        yield
-    finally:
-        for m in norms:
-            del m.forward
-
-
 def signals(model: nn.Module, x: torch.Tensor, samples: int = 8) -> dict[str, float]:
     convs = {name: m for name, m in model.named_modules() if isinstance(m, nn.Conv2d)}
     inputs: dict[str, torch.Tensor] = {}
@@ -115,10 +97,12 @@ def signals(model: nn.Module, x: torch.Tensor, samples: int = 8) -> dict[str, fl
 
         return record
 
+    statistics: BatchStatistics = {}  # bn="frozen": this batch's statistics, as constants
+    _rectifier_pass(model, x, lambda _u: None, statistics)
     handles = [m.register_forward_hook(hook(n)) for n, m in convs.items()]
     model.train()
     try:
-        with frozen_batchnorm(model), torch.enable_grad():
+        with _constant_batch_statistics(model, statistics), torch.enable_grad():
             logits_of(model(x)).sum().backward()
     finally:
         for h in handles:
