@@ -4,7 +4,9 @@ A rule chosen after a pilot on the first ``--exclude-first`` architectures of th
 ``--exclude-seed`` (the benchmark's ``--n 1000 --seed S`` sample) is evaluated here on the
 connected cells of another cache *without* those pilot cells, so that no cell that informed
 the choice is counted. Prints Kendall τ and Spearman ρ (signed: positive ranks like accuracy)
-for the cells left, and for all connected cells of the cache for comparison::
+for the cells left, for all connected cells of the cache, and within sizes (the cell-weighted
+mean τ inside each group of >= 20 cells with the same parameter count: what a signal says
+beyond network size)::
 
     python scripts/evaluate_held_out_cells.py ~/.cache/ntknas/bench/nb201_b64_h64_all_seed1.jsonl \\
         ../shared/data/nb201/nb201_cifar10_dev.csv --exclude-seed 0 --exclude-first 300
@@ -19,6 +21,7 @@ import json
 import random
 from pathlib import Path
 
+import numpy as np
 from scipy.stats import kendalltau, spearmanr
 
 import search_spaces
@@ -70,7 +73,13 @@ def main() -> None:
     kept = [i for i, a in enumerate(archs) if a not in pilot]
     print(f"{len(rows)} connected cells in the cache; {len(rows) - len(kept)} were pilot cells;")
     print(f"{len(kept)} held-out cells\n")
-    print(f"{'rule / metric':30s} {'held-out τ':>10s} {'ρ':>7s} {'all τ':>8s} {'ρ':>7s}")
+    groups: dict[int, list[int]] = {}
+    for i, r in enumerate(rows):
+        groups.setdefault(int(r["params"]), []).append(i)
+    sizes = [g for g in groups.values() if len(g) >= 20]
+    print(f"{len(sizes)} sizes with >= 20 cells hold {sum(map(len, sizes))} cells\n")
+    header = f"{'rule / metric':30s} {'held-out τ':>10s} {'ρ':>7s} {'all τ':>8s} {'ρ':>7s}"
+    print(header + f" {'within-size τ':>14s}")
     for name in SHOWN:
         if name in list_scores():
             values = list(aggregate(rows, name))
@@ -84,7 +93,9 @@ def main() -> None:
             v = [values[i] for i in subset]
             t = [acc[i] for i in subset]
             out += [kendalltau(v, t)[0], spearmanr(v, t)[0]]
-        print(f"{name:30s} {out[0]:10.3f} {out[1]:7.3f} {out[2]:8.3f} {out[3]:7.3f}")
+        within = [kendalltau([values[i] for i in g], [acc[i] for i in g])[0] for g in sizes]
+        out.append(float(np.average(within, weights=[len(g) for g in sizes])))
+        print(f"{name:30s} {out[0]:10.3f} {out[1]:7.3f} {out[2]:8.3f} {out[3]:7.3f} {out[4]:14.3f}")
 
 
 if __name__ == "__main__":
