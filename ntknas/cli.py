@@ -414,7 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--proxies",
         action="store_true",
-        help="add naswot, feature_decorrelation and kernel_alignment",
+        help="add naswot, feature_decorrelation, backward_decorrelation and kernel_alignment",
     )
     _add_scorer_options(p)
     p.add_argument("--json", action="store_true")
@@ -514,7 +514,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument(
         "--proxies",
         action="store_true",
-        help="also compute naswot, feature_decorrelation and kernel_alignment (needed, with --heldout, by the ntk-agg scores)",
+        help="also compute naswot, feature_decorrelation, backward_decorrelation and kernel_alignment (needed by the ntk-agg scores; ntk-agg-v1/v2 also need --heldout)",
     )
     _add_scorer_options(b)
     b.add_argument("--output", default=None, help="write PREFIX.json and PREFIX.md")
