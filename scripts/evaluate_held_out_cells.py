@@ -27,7 +27,7 @@ from scipy.stats import kendalltau, spearmanr
 import search_spaces
 from ntknas.bench.nb201 import read_ground_truth
 from ntknas.proxies import PROXY_DIRECTIONS
-from ntknas.score import aggregate, list_scores
+from ntknas.score import aggregate, get_score, list_scores
 from ntknas.spectrum import get_metric
 
 SHOWN = (
@@ -80,7 +80,11 @@ def main() -> None:
     print(f"{len(sizes)} sizes with >= 20 cells hold {sum(map(len, sizes))} cells\n")
     header = f"{'rule / metric':30s} {'held-out τ':>10s} {'ρ':>7s} {'all τ':>8s} {'ρ':>7s}"
     print(header + f" {'within-size τ':>14s}")
+    have = set.intersection(*(set(r) for r in rows))
     for name in SHOWN:
+        if not (get_score(name).needs() if name in list_scores() else {name}) <= have:
+            print(f"{name:30s} (not in this cache)")
+            continue
         if name in list_scores():
             values = list(aggregate(rows, name))
         else:
