@@ -243,17 +243,12 @@ def load_config(
 def scorer_needs(config: Config) -> tuple[bool, bool]:
     """(kernel regression, forward/alignment proxies): what the objectives' scores need."""
     from ntknas.score import get_score, list_scores
+    from ntknas.scorer import KERNEL_REGRESSION, SCORER_PROXIES
 
     names: set[str] = set()
     for name in config.study.objectives:
         names |= get_score(name).needs() if name in list_scores() else {name}
-    return (
-        bool(names & {"krr_accuracy", "krr_loss"}),
-        bool(
-            names
-            & {"naswot", "feature_decorrelation", "backward_decorrelation", "kernel_alignment"}
-        ),
-    )
+    return bool(names & set(KERNEL_REGRESSION)), bool(names & set(SCORER_PROXIES))
 
 
 def validate_config(config: Config, source: str = "<config>") -> None:

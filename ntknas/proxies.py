@@ -89,8 +89,9 @@ def _preserved(model: nn.Module) -> Iterator[None]:
             m.training = flag
 
 
-#: BatchNorm module → the (variance, mean) of the batch it normalized in a train-mode forward.
-BatchStatistics = dict[nn.Module, tuple[torch.Tensor, torch.Tensor]]
+#: BatchNorm module → the (variance, mean) of each batch it normalized in a train-mode forward,
+#: one pair per call (a module may be called more than once).
+BatchStatistics = dict[nn.Module, list[tuple[torch.Tensor, torch.Tensor]]]
 
 
 def _rectifier_pass(
@@ -108,7 +109,8 @@ def _rectifier_pass(
 
     def remember(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
         u = inputs[0]
-        statistics[module] = torch.var_mean(u, [0, *range(2, u.dim())], unbiased=False)
+        pair = torch.var_mean(u, [0, *range(2, u.dim())], unbiased=False)
+        statistics.setdefault(module, []).append(pair)
 
     handles = [
         m.register_forward_pre_hook(hook) for m in model.modules() if isinstance(m, RECTIFIERS)
@@ -262,10 +264,14 @@ def feature_decorrelation(model: nn.Module, x: torch.Tensor, samples: int = 8) -
 def _constant_batch_statistics(model: nn.Module, statistics: BatchStatistics) -> Iterator[None]:
     """BatchNorm normalizes with recorded batch statistics used as constants (the NTK engine's
     ``bn="frozen"``: the forward of train mode on the whole batch, no gradient through the
-    statistics), so any subset of the batch can be run alone."""
+    statistics), so any subset of the batch can be run alone; the k-th call of a module uses
+    the statistics of its k-th call in the recorded forward."""
+    calls: dict[nn.Module, int] = {}
 
     def forward(self: nn.modules.batchnorm._BatchNorm, x: torch.Tensor) -> torch.Tensor:
-        var, mean = statistics[self]
+        k = calls.get(self, 0)
+        calls[self] = k + 1
+        var, mean = statistics[self][k]
         return nn.functional.batch_norm(
             x, mean, var, self.weight, self.bias, training=False, momentum=0.0, eps=self.eps
         )
@@ -303,8 +309,9 @@ def backward_decorrelation(
 
     BatchNorm as in the NTK engine's ``bn`` mode: ``"frozen"``: the batch statistics of all of
     ``x`` used as constants (samples are then independent, so only the first ``samples`` images
-    are run forward and backward; ``statistics`` from an earlier train-mode forward of ``x``,
-    e.g. :func:`probe_signals`', saves the forward that records them); ``"eval"``: the running
+    are run forward and backward; ``statistics`` recorded in an earlier train-mode forward of
+    ``x``, as :func:`probe_signals` does, saves the forward that records them); ``"eval"``: the
+    running
     statistics; ``"batch"``: train mode on all of ``x`` with gradients through the batch
     statistics (δ_i then also carries the other images' outputs). The backward goes to the input
     only (no weight gradients); dropout is off; the model's flags, buffers and gradients are

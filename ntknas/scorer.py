@@ -76,6 +76,12 @@ class ScoreResult:
 #: forward of the probe batch, then a forward and backward of its first 8 images.
 FORWARD_PROXIES: tuple[str, ...] = ("naswot", "feature_decorrelation", "backward_decorrelation")
 
+#: What ``proxies=True`` adds: the probe signals and the probe kernel's label alignment.
+SCORER_PROXIES: tuple[str, ...] = (*FORWARD_PROXIES, "kernel_alignment")
+
+#: What ``heldout`` > 0 adds: NTK kernel regression on held-out images.
+KERNEL_REGRESSION: tuple[str, ...] = ("krr_accuracy", "krr_loss")
+
 
 class NTKScorer:
     """Scores architectures by the spectrum of their empirical NTK at initialization.
@@ -98,11 +104,11 @@ class NTKScorer:
             predicts the held-out ones (``krr_accuracy``, ``krr_loss``). The kernel must be
             ``sum`` or ``trace`` (one scalar kernel for all classes).
         proxies: also compute the cheap non-spectral signals: ``naswot`` (activation-pattern
-            expressivity), ``feature_decorrelation`` (channel correlation at the rectifiers)
-            and ``backward_decorrelation`` (channel correlation of the NTK's back-propagated
-            signal at the weight layers; one forward and backward of 8 images more),
-            both from one extra no-grad forward, and ``kernel_alignment`` (label alignment
-            of the probe kernel).
+            expressivity) and ``feature_decorrelation`` (channel correlation at the
+            rectifiers) from one extra no-grad forward, ``backward_decorrelation`` (channel
+            correlation of the NTK's back-propagated signal at the weight layers; one forward
+            and backward of 8 images more), and ``kernel_alignment`` (label alignment of the
+            probe kernel).
 
     Example:
         >>> import search_spaces
@@ -382,9 +388,9 @@ class NTKScorer:
         for name in names:
             needed = get_score(name).needs() if name in list_scores() else {name}
             for metric in sorted(needed):
-                if metric in ("krr_loss", "krr_accuracy") and not self.heldout:
+                if metric in KERNEL_REGRESSION and not self.heldout:
                     fix = "heldout > 0 (held-out images for kernel regression)"
-                elif metric in (*FORWARD_PROXIES, "kernel_alignment") and not self.proxies:
+                elif metric in SCORER_PROXIES and not self.proxies:
                     fix = "proxies=True"
                 elif metric in LAYER_METRICS and self.kernel == "full":
                     fix = "kernel 'sum' or 'trace'"

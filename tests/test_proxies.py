@@ -230,12 +230,31 @@ def _output_gradients_by_hand(model: nn.Module, x: torch.Tensor, bn: str) -> lis
     return [o.grad for o in outputs]
 
 
+class SharedNorm(nn.Module):
+    """One BatchNorm called twice per forward, on different inputs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 6, 3, padding=1)
+        self.conv2 = nn.Conv2d(6, 6, 3, padding=1)
+        self.conv3 = nn.Conv2d(6, 6, 1)
+        self.bn = nn.BatchNorm2d(6)
+        self.fc = nn.Linear(6, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.relu(self.bn(self.conv1(x)))
+        x = torch.relu(self.bn(self.conv2(x)))
+        return self.fc(self.conv3(x).mean((2, 3)))
+
+
 @pytest.mark.parametrize("bn", ["frozen", "eval", "batch"])
-def test_backward_decorrelation_equals_the_output_gradients_by_hand(bn):
-    """BatchNorm, in-place ReLU, depthwise and grouped convolutions, ``out += x``: the signal is
-    Σ over convolutions of the mean over the first images of λmin of corrcoef(δ_i)."""
+@pytest.mark.parametrize("net", [SmallCNN, SharedNorm])
+def test_backward_decorrelation_equals_the_output_gradients_by_hand(bn, net):
+    """BatchNorm (also one called twice), in-place ReLU, depthwise and grouped convolutions,
+    ``out += x``: the signal is Σ over convolutions of the mean over the first images of λmin
+    of corrcoef(δ_i)."""
     torch.manual_seed(0)
-    model = SmallCNN()
+    model = net()
     with torch.no_grad():  # running statistics away from (0, 1), so eval differs from frozen
         for m in model.modules():
             if isinstance(m, nn.BatchNorm2d):

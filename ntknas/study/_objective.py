@@ -190,8 +190,8 @@ def make_objective(
             allowed after the first): a combined score such as ``"ntk-agg-v1"`` (ranked among
             the architectures scored so far; the scorer must compute its components —
             ``proxies=True`` for the probe signals, ``heldout`` for kernel regression — or a
-            ``ValueError`` says which is missing), a spectral metric, or a proxy. Create the study with
-            ``directions=objective_directions(metrics)``.
+            ``ValueError`` says which is missing), a spectral metric, or a proxy. Create the
+            study with ``directions=objective_directions(metrics)``.
         budget: ``Budget(max_params=..., max_flops=...)``; recorded with
             ``trial.set_constraint`` (feasible when ≤ 0), for constraint-aware samplers.
         cache: a :class:`ScoreCache`; each architecture is scored once (a new cache when None).
