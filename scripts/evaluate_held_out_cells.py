@@ -17,15 +17,13 @@ Only aggregates are printed, never per-architecture accuracies.
 from __future__ import annotations
 
 import argparse
-import json
 import random
-from pathlib import Path
 
 import numpy as np
 from scipy.stats import kendalltau, spearmanr
 
 import search_spaces
-from ntknas.bench.nb201 import read_ground_truth
+from ntknas.bench.nb201 import cached_population, read_ground_truth
 from ntknas.proxies import PROXY_DIRECTIONS
 from ntknas.score import aggregate, get_score, list_scores
 from ntknas.spectrum import get_metric
@@ -59,17 +57,11 @@ def main() -> None:
     sample = random.Random(args.exclude_seed).sample(table, 1000)
     pilot = {a for a, _ in sample[: args.exclude_first]}
     space = search_spaces.create_search_space("nb201")
-    latest: dict[str, dict] = {}
-    for line in Path(args.cache).expanduser().read_text().splitlines():
-        entry = json.loads(line)
-        latest[entry["key"]] = entry  # a key written again (a proxy added) replaces the old
     rows, archs = [], []
-    for entry in latest.values():
-        arch = "|" + entry["key"].split("||", 1)[1]
-        if space.is_disconnected(arch):
-            continue
-        rows.append({**entry["metrics"], "params": entry["params"], "flops": entry["flops"]})
-        archs.append(arch)
+    for arch, row in cached_population(args.cache):
+        if not space.is_disconnected(arch):
+            rows.append(row)
+            archs.append(arch)
     kept = [i for i, a in enumerate(archs) if a not in pilot]
     print(f"{len(rows)} connected cells in the cache; {len(rows) - len(kept)} were pilot cells;")
     print(f"{len(kept)} held-out cells\n")

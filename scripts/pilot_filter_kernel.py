@@ -32,20 +32,19 @@ Not part of the package: an experiment, kept so that its figures can be reproduc
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
-import random
 import statistics
 import time
 from pathlib import Path
 
 import torch
+from _pilot import pilot_arguments, score_pilot_cells
 from scipy.stats import kendalltau, spearmanr
 from torch import nn
 
 import search_spaces
-from ntknas.bench.nb201 import read_ground_truth
+from ntknas.bench.nb201 import cached_population, read_ground_truth
 from ntknas.ntk import logits_of
 from ntknas.proxies import (
     BatchStatistics,
@@ -133,11 +132,7 @@ def signals(model: nn.Module, x: torch.Tensor, samples: int = 8) -> dict[str, fl
 def report(files: list[str], cache: str | None, accuracy: dict[str, float]) -> None:
     rows = [json.loads(line) for f in files for line in Path(f).read_text().splitlines()]
     if cache:
-        cached = {}
-        for line in Path(cache).expanduser().read_text().splitlines():
-            record = json.loads(line)  # key "settings|...|arch": the arch is after the first "||"
-            arch = "|" + record["key"].split("||", 1)[1]
-            cached[arch] = {**record["metrics"], "flops": record["flops"]}
+        cached = dict(cached_population(cache))
         for r in rows:
             for name in FROM_CACHE:
                 r[name] = cached.get(r["arch"], {}).get(name, float("nan"))
@@ -161,39 +156,22 @@ def report(files: list[str], cache: str | None, accuracy: dict[str, float]) -> N
             print(f"  {tau:.3f} {rho:.3f}  {' + '.join(combo)}")
 
 
+def score(scorer: NTKScorer, space: search_spaces.SearchSpace, arch: str) -> dict[str, float]:
+    started = time.perf_counter()
+    out = signals(scorer.build(space, arch), scorer.probe[0])
+    out["seconds"] = time.perf_counter() - started
+    return out
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ground-truth", required=True)
-    parser.add_argument("--target", default="cifar10_test_acc")
-    parser.add_argument("--data", default="synthetic")
-    parser.add_argument("--first", type=int, default=300)
-    parser.add_argument("--shard", default="0/1")
-    parser.add_argument("--output")
+    parser = pilot_arguments(__doc__.splitlines()[0])
     parser.add_argument("--cache", help="bench nb201 cache to join other metrics from")
-    parser.add_argument("--report", nargs="+", help="JSONL files to correlate (no scoring)")
     args = parser.parse_args()
-    table = read_ground_truth(args.ground_truth, args.target)
     if args.report:
+        table = read_ground_truth(args.ground_truth, args.target)
         report(args.report, args.cache, dict(table))
-        return
-    index, count = (int(v) for v in args.shard.split("/"))
-    rows = random.Random(0).sample(table, 1000)  # the benchmark's --n 1000 --seed 0 sample
-    space = search_spaces.create_search_space("nb201")
-    scorer = NTKScorer(batch_size=64, data=args.data, seed=0)
-    x, _ = scorer.probe
-    done = set()
-    if Path(args.output).is_file():
-        done = {json.loads(line)["arch"] for line in Path(args.output).read_text().splitlines()}
-    with open(args.output, "a") as f:
-        for arch, _ in rows[: args.first][index::count]:
-            if arch in done or space.is_disconnected(arch):
-                continue
-            started = time.perf_counter()
-            model = scorer.build(space, arch)
-            out = signals(model, x)
-            out["seconds"] = time.perf_counter() - started
-            f.write(json.dumps({"arch": arch, **out}) + "\n")
-            f.flush()
+    else:
+        score_pilot_cells(args, score)
 
 
 if __name__ == "__main__":

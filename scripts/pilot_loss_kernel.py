@@ -23,14 +23,13 @@ reproduced::
 
 from __future__ import annotations
 
-import argparse
 import json
-import random
 import statistics
 import time
 from pathlib import Path
 
 import torch
+from _pilot import pilot_arguments, score_pilot_cells
 from scipy.stats import kendalltau, spearmanr
 from torch import nn
 
@@ -80,41 +79,20 @@ def score(scorer: NTKScorer, space: search_spaces.SearchSpace, arch: str) -> dic
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ground-truth", required=True)
-    parser.add_argument("--target", default="cifar10_test_acc")
-    parser.add_argument("--data", default="synthetic")
-    parser.add_argument("--first", type=int, default=300)
-    parser.add_argument("--shard", default="0/1")
-    parser.add_argument("--output")
-    parser.add_argument("--report", nargs="+", help="JSONL files to correlate (no scoring)")
-    args = parser.parse_args()
-    table = read_ground_truth(args.ground_truth, args.target)
-    accuracy = dict(table)
-    if args.report:
-        rows = [json.loads(line) for f in args.report for line in Path(f).read_text().splitlines()]
-        truth = [accuracy[r["arch"]] for r in rows]
-        print(f"{len(rows)} connected architectures")
-        for name in SIGNALS:
-            values = [r[name] for r in rows]
-            tau, rho = kendalltau(values, truth)[0], spearmanr(values, truth)[0]
-            print(f"{name:16s} tau {tau:+.3f}  rho {rho:+.3f}")
-        for name in ("seconds_sum", "seconds_loss"):
-            print(f"median {name}: {statistics.median(r[name] for r in rows):.2f}")
+    args = pilot_arguments(__doc__.splitlines()[0]).parse_args()
+    if not args.report:
+        score_pilot_cells(args, score)
         return
-    index, count = (int(v) for v in args.shard.split("/"))
-    rows = random.Random(0).sample(table, 1000)  # the benchmark's --n 1000 --seed 0 sample
-    space = search_spaces.create_search_space("nb201")
-    scorer = NTKScorer(batch_size=64, data=args.data, seed=0)
-    done = set()
-    if Path(args.output).is_file():
-        done = {json.loads(line)["arch"] for line in Path(args.output).read_text().splitlines()}
-    with open(args.output, "a") as f:
-        for arch, _ in rows[: args.first][index::count]:
-            if arch in done or space.is_disconnected(arch):
-                continue
-            f.write(json.dumps({"arch": arch, **score(scorer, space, arch)}) + "\n")
-            f.flush()
+    accuracy = dict(read_ground_truth(args.ground_truth, args.target))
+    rows = [json.loads(line) for f in args.report for line in Path(f).read_text().splitlines()]
+    truth = [accuracy[r["arch"]] for r in rows]
+    print(f"{len(rows)} connected architectures")
+    for name in SIGNALS:
+        values = [r[name] for r in rows]
+        tau, rho = kendalltau(values, truth)[0], spearmanr(values, truth)[0]
+        print(f"{name:16s} tau {tau:+.3f}  rho {rho:+.3f}")
+    for name in ("seconds_sum", "seconds_loss"):
+        print(f"median {name}: {statistics.median(r[name] for r in rows):.2f}")
 
 
 if __name__ == "__main__":

@@ -132,6 +132,28 @@ def setting_name(s: dict[str, Any]) -> str:
     return f"{s['kernel']}/{s['bn']}/{s['params']}/{s['repeats']}"
 
 
+def read_cache(path: str | Path) -> dict[str, dict[str, Any]]:
+    """The entries of a ``--cache`` file by key; a key written again (a proxy added to an older
+    cache) takes its last entry and keeps its first place. A missing file has none."""
+    path = Path(path).expanduser()
+    entries: dict[str, dict[str, Any]] = {}
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            entry = json.loads(line)
+            entries[entry["key"]] = entry
+    return entries
+
+
+def cached_population(path: str | Path) -> list[tuple[str, dict[str, float]]]:
+    """(architecture, its metrics with ``params`` and ``flops``) for every entry of a
+    ``--cache`` file, in file order. Keys are the setting fields, then the ``|...|`` arch
+    string after the first ``||``."""
+    return [
+        ("|" + key.split("||", 1)[1], {**e["metrics"], "params": e["params"], "flops": e["flops"]})
+        for key, e in read_cache(path).items()
+    ]
+
+
 def run_nb201(
     *,
     ground_truth: str,
@@ -172,11 +194,7 @@ def run_nb201(
         rows = rows[index::count]
     space = search_spaces.create_search_space("nb201")
     disconnected = [space.is_disconnected(a) for a, _ in rows]
-    cache_lines: dict[str, dict[str, Any]] = {}
-    if cache is not None and Path(cache).is_file():
-        for line in Path(cache).read_text().splitlines():
-            entry = json.loads(line)
-            cache_lines[entry["key"]] = entry
+    cache_lines = read_cache(cache) if cache is not None else {}
     cache_file = open(cache, "a") if cache is not None else None  # noqa: SIM115
     results: dict[str, Any] = {}
     costs: dict[str, tuple[int, int]] = {}

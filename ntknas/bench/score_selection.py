@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import random
-from pathlib import Path
 
 from scipy.stats import kendalltau, spearmanr
 
-from ntknas.bench.nb201 import read_ground_truth
+from ntknas.bench.nb201 import cached_population, read_ground_truth
 from ntknas.score import ScoreRule, aggregate, get_score, list_scores
 
 CANDIDATES = {
@@ -48,16 +46,11 @@ NTK_ONLY = set(CANDIDATES) - {"naswot", "feature_decorrelation", "flops"}
 
 def _load(cache: str, table: str, target: str) -> tuple[list[dict[str, float]], list[float]]:
     accuracy = dict(read_ground_truth(table, target))
-    latest: dict[str, dict] = {}  # a key written again (a proxy added later) keeps its place
-    for line in Path(cache).read_text().splitlines():
-        entry = json.loads(line)
-        latest[entry["key"]] = entry
     rows, acc = [], []
-    for entry in latest.values():
-        arch = "|" + entry["key"].split("||", 1)[1]  # settings fields, then the "|...|" arch
+    for arch, row in cached_population(cache):
         if arch not in accuracy or accuracy[arch] <= 15.0:  # disconnected cells: 10 %
             continue
-        rows.append({**entry["metrics"], "params": entry["params"], "flops": entry["flops"]})
+        rows.append(row)
         acc.append(accuracy[arch])
     return rows, acc
 
