@@ -365,7 +365,7 @@ def _write_output(prefix: str, result: dict[str, Any], table: str, argv: list[st
     """``PREFIX.json`` and ``PREFIX.md`` (the table plus the command that made it)."""
     from pathlib import Path
 
-    from ntknas.study import versions
+    from ntknas.versions import versions
 
     path = Path(prefix)
     path.parent.mkdir(parents=True, exist_ok=True)

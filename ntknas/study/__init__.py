@@ -23,7 +23,7 @@ from ntknas.study._objective import (
     objective_directions,
     record_result,
 )
-from ntknas.study._report import ranking_rows, summary_table, versions, write_results
+from ntknas.study._report import ranking_rows, summary_table, write_results
 from ntknas.study._run import (
     build_parts,
     enqueue_architectures,
@@ -41,6 +41,7 @@ from ntknas.study._train import (
     make_train_objective,
     top_trials,
 )
+from ntknas.versions import versions
 
 __all__ = [
     "ATTR_PREFIX",

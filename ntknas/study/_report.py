@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import platform
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from ntknas.proxies import PROXY_METRICS
 from ntknas.score import aggregate, list_scores
 from ntknas.spectrum import list_metrics, metric_direction
 from ntknas.study._objective import ATTR_PREFIX
+from ntknas.versions import versions
 
 
 def ranking_rows(study: optuna.Study, metric: str | None = None) -> list[dict[str, Any]]:
@@ -102,26 +102,6 @@ def write_ranking_csv(rows: list[dict[str, Any]], path: Path) -> None:
         writer.writeheader()
         for row in rows:
             writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
-
-
-def versions() -> dict[str, Any]:
-    """Versions of what produced a result: Python, torch, CUDA, optuna, ntknas, the device."""
-    import numpy
-    import torch
-
-    import ntknas
-
-    return {
-        "ntknas": ntknas.__version__,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "cuda": torch.version.cuda,
-        "cuda_available": torch.cuda.is_available(),
-        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "optuna": optuna.__version__,
-        "numpy": numpy.__version__,
-        "platform": platform.platform(),
-    }
 
 
 def summary_table(rows: list[dict[str, Any]], k: int = 10, metric: str = "score") -> str:

@@ -359,3 +359,46 @@ def test_stability_cli_json_table_and_bad_input(table, tmp_path, capsys):
     code = main(["bench", "stability", "--n", "3", "--inits", "1"])
     captured = capsys.readouterr()
     assert code == 2 and "inits must be >= 2" in captured.err and "Traceback" not in captured.err
+
+
+_WITHOUT_OPTUNA = """
+import sys
+
+class _NoOptuna:
+    def find_spec(self, name, path=None, target=None):
+        if name == "optuna" or name.startswith("optuna."):
+            raise ImportError("optuna is not installed here")
+
+sys.meta_path.insert(0, _NoOptuna())
+from ntknas.cli import main
+raise SystemExit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["bench", "speed", "--space", "nb201", "--batch-size", "2", "--repeats", "1"]
+        + ["--methods", "hooks:sum:frozen"],
+        ["bench", "nb201", "--target", "acc", "--batch-size", "2", "--n", "2"],
+    ],
+    ids=["speed", "nb201"],
+)
+def test_benchmarks_run_and_write_results_without_optuna(command, table, tmp_path):
+    """A GPU machine may have torch but no Optuna: the benchmarks must not need it."""
+    import subprocess
+    import sys
+
+    if command[1] == "nb201":
+        command = [*command, "--ground-truth", str(table)]
+    prefix = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_OPTUNA, *command, "--output", str(prefix)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    blob = json.loads(prefix.with_suffix(".json").read_text())
+    assert blob["versions"]["optuna"] is not None  # installed here, only hidden from imports
+    assert blob["versions"]["torch"]
