@@ -10,6 +10,7 @@ Like the ``ntknas`` command, it keeps freed memory in the process
 
     python scripts/engine_ratio_over_cells.py --n 12 --batch-size 64 --repeats 5
     python scripts/engine_ratio_over_cells.py --n 12 --batch-size 64 --repeats 5 --system-allocator
+    python scripts/engine_ratio_over_cells.py --n 12 --batch-size 64 --repeats 10 --device cuda
 """
 
 from __future__ import annotations
@@ -26,11 +27,16 @@ import search_spaces
 from ntknas import layerwise_ntk
 from ntknas.allocator import retain_freed_memory
 from ntknas.data import probe_batch
+from ntknas.ntk import tf32_disabled
 
 
 def paired_ratio(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, repeats: int):
     """Median of (kernel time / training-step time) over ``repeats`` side-by-side pairs, and the
-    median training step in seconds."""
+    median training step in seconds (on a GPU each timing waits for the device)."""
+
+    def wait() -> None:
+        if x.is_cuda:
+            torch.cuda.synchronize(x.device)
 
     def train_step() -> None:
         model.train()
@@ -44,10 +50,13 @@ def paired_ratio(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, repea
     kernel()
     pairs = []
     for _ in range(repeats):
+        wait()
         started = time.perf_counter()
         train_step()
+        wait()
         middle = time.perf_counter()
         kernel()
+        wait()
         pairs.append(((time.perf_counter() - middle) / (middle - started), middle - started))
     return statistics.median(r for r, _ in pairs), statistics.median(t for _, t in pairs)
 
@@ -58,6 +67,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--device", default="cpu", help="cpu | cuda (TF32 off for both timings)")
     parser.add_argument(
         "--arch", action="append", default=[], help="time these cells (repeatable) instead"
     )
@@ -69,12 +79,14 @@ def main() -> None:
     args = parser.parse_args()
     retained = False if args.system_allocator else retain_freed_memory()
     space = search_spaces.create_search_space("nb201")
+    device = torch.device(args.device)
     x, y = probe_batch("synthetic", args.batch_size, seed=0)
+    x, y = x.to(device), y.to(device)
     rng = random.Random(args.seed)
     given = [space.parse(arch) for arch in args.arch]
     ratios = []
     print(
-        f"{torch.get_num_threads()} threads, B={args.batch_size}, "
+        f"{device}, {torch.get_num_threads()} threads, B={args.batch_size}, "
         f"allocator: {'freed memory retained' if retained else 'system default'}"
     )
     while len(ratios) < (len(given) or args.n):
@@ -82,7 +94,8 @@ def main() -> None:
         if space.is_disconnected(spec.arch):
             continue
         torch.manual_seed(0)
-        ratio, step = paired_ratio(space.build(spec), x, y, args.repeats)
+        with tf32_disabled():
+            ratio, step = paired_ratio(space.build(spec).to(device), x, y, args.repeats)
         ratios.append(ratio)
         print(f"{ratio:5.2f}x  training step {1e3 * step:5.0f} ms  {spec.arch}", flush=True)
     print(

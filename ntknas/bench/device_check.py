@@ -7,8 +7,11 @@ Run it first on a GPU machine (``scripts/gpu_check.sh`` does), before timing any
 
 Each row is the relative Frobenius error ‖Θ_device − Θ_ref‖ / ‖Θ_ref‖ against the float64 CPU
 loop on the same weights and images, of the device's float64 kernel (the same arithmetic: must be
-≤ 1e-9) and of its float32 kernel (TF32 off, the engine's default: ≤ 1e-4; with bn="batch" the
-backward through the statistics of 4 images cancels digits, ≤ 1e-2: about 2e-3 on NB201 on CPUs).
+≤ 1e-9) and of its float32 kernel (TF32 off, the engine's default). What float32 can reach depends
+on the network: BatchNorm on the statistics of 4 images divides by small standard deviations, so
+on NB201 even the plain float32 loop on the CPU is 4e-4 off (frozen) and 2e-3 (full kernel) while
+eval mode is 5e-8 off. The float32 bound is therefore relative to that loop: at most ``factor``
+(10) times the float32 CPU reference loop's own error, or ``tolerance`` (1e-4) where that is more.
 Exit status 1 when a row is above its bound.
 """
 
@@ -47,7 +50,7 @@ def check(
     batch_size: int = 4,
     spaces: tuple[str, ...] = tuple(ARCHS),
     tolerance: float = 1e-4,
-    batch_tolerance: float = 1e-2,
+    factor: float = 10.0,
     space_options: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Relative error of every implementation × kernel × bn mode on ``device``.
@@ -77,6 +80,11 @@ def check(
                     bn=bn,
                     implementation="reference",
                 )
+                loop32 = empirical_ntk(
+                    copy.deepcopy(model), x, kernel=kernel, bn=bn, implementation="reference"
+                )
+                floor = float((loop32.double() - ref).norm() / ref.norm())
+                bound = max(tolerance, factor * floor)
                 for impl in IMPLEMENTATIONS:
                     if bn == "batch" and impl != "autograd":
                         continue  # per-sample implementations cannot follow coupled samples
@@ -100,9 +108,9 @@ def check(
                             "bn": bn,
                             "float64_error": errors[torch.float64],
                             "float32_error": errors[torch.float32],
-                            "ok": errors[torch.float64] <= 1e-9
-                            and errors[torch.float32]
-                            <= (batch_tolerance if bn == "batch" else tolerance),
+                            "float32_loop_error": floor,
+                            "float32_bound": bound,
+                            "ok": errors[torch.float64] <= 1e-9 and errors[torch.float32] <= bound,
                         }
                     )
     return {
@@ -111,7 +119,7 @@ def check(
         "torch": torch.__version__,
         "batch_size": batch_size,
         "tolerance": tolerance,
-        "batch_tolerance": batch_tolerance,
+        "factor": factor,
         "rows": rows,
         "worst_float64": max(r["float64_error"] for r in rows),
         "worst_float32": max(r["float32_error"] for r in rows),
@@ -123,15 +131,17 @@ def format_check(result: dict[str, Any]) -> str:
     lines = [
         f"engine on {result['device_name']} (torch {result['torch']}) vs the float64 CPU "
         f"reference loop, B={result['batch_size']}: relative Frobenius error in float64 "
-        f"(must be <= 1e-9) and float32 (<= {result['tolerance']:g}; bn=batch "
-        f"<= {result['batch_tolerance']:g})",
-        f"{'space':<8} {'impl':<9} {'kernel':<6} {'bn':<7} {'float64':>9} {'float32':>9}",
+        f"(must be <= 1e-9) and float32 (<= {result['factor']:g}x the float32 CPU loop's error "
+        f"'loop32', at least {result['tolerance']:g})",
+        f"{'space':<8} {'impl':<9} {'kernel':<6} {'bn':<7} {'float64':>9} {'float32':>9} "
+        f"{'loop32':>9}",
     ]
     for r in result["rows"]:
         flag = "" if r["ok"] else "  FAIL"
         lines.append(
             f"{r['space']:<8} {r['implementation']:<9} {r['kernel']:<6} {r['bn']:<7} "
-            f"{r['float64_error']:>9.1e} {r['float32_error']:>9.1e}{flag}"
+            f"{r['float64_error']:>9.1e} {r['float32_error']:>9.1e} "
+            f"{r['float32_loop_error']:>9.1e}{flag}"
         )
     lines.append(
         f"worst float64 {result['worst_float64']:.1e}, worst float32 {result['worst_float32']:.1e}: "
@@ -145,8 +155,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cuda")
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--spaces", default=",".join(ARCHS))
-    p.add_argument("--tolerance", type=float, default=1e-4, help="float32, bn frozen/eval")
-    p.add_argument("--batch-tolerance", type=float, default=1e-2, help="float32, bn=batch")
+    p.add_argument("--tolerance", type=float, default=1e-4, help="float32 bound at least")
+    p.add_argument(
+        "--factor", type=float, default=10.0, help="float32 bound: x the float32 CPU loop's error"
+    )
     p.add_argument("--json", action="store_true")
     p.add_argument("--output", help="also write PREFIX.json and PREFIX.md")
     args = p.parse_args(argv)
@@ -156,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
             batch_size=args.batch_size,
             spaces=tuple(s for s in args.spaces.split(",") if s),
             tolerance=args.tolerance,
-            batch_tolerance=args.batch_tolerance,
+            factor=args.factor,
         )
     except ValueError as error:
         print(f"ntknas device check: {error}", file=sys.stderr)
