@@ -242,12 +242,10 @@ def load_config(
 
 def scorer_needs(config: Config) -> tuple[bool, bool]:
     """(kernel regression, forward/alignment proxies): what the objectives' scores need."""
-    from ntknas.score import get_score, list_scores
+    from ntknas.score import metrics_needed
     from ntknas.scorer import KERNEL_REGRESSION, SCORER_PROXIES
 
-    names: set[str] = set()
-    for name in config.study.objectives:
-        names |= get_score(name).needs() if name in list_scores() else {name}
+    names = metrics_needed(config.study.objectives)
     return bool(names & set(KERNEL_REGRESSION)), bool(names & set(SCORER_PROXIES))
 
 
@@ -292,14 +290,15 @@ def validate_config(config: Config, source: str = "<config>") -> None:
         )
     if config.scorer.heldout is not None and config.scorer.heldout < 0:
         raise bad("scorer.heldout", f"must be >= 0, got {config.scorer.heldout}")
-    if scorer_needs(config)[0] and config.scorer.heldout == 0:
+    needs_regression, needs_probe_signals = scorer_needs(config)
+    if needs_regression and config.scorer.heldout == 0:
         raise bad(
             "scorer.heldout",
             "must be > 0 (or null): the objectives need NTK kernel regression on held-out images",
         )
-    if scorer_needs(config)[0] and config.scorer.kernel == "full":
+    if needs_regression and config.scorer.kernel == "full":
         raise bad("scorer.kernel", "must be sum or trace for NTK kernel regression (krr_*)")
-    if scorer_needs(config)[1] and config.scorer.proxies is False:
+    if needs_probe_signals and config.scorer.proxies is False:
         raise bad(
             "scorer.proxies",
             "must be true (or null): the objectives need the probe signals "

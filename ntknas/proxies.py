@@ -313,9 +313,8 @@ def backward_decorrelation(
     ``x`` used as constants (samples are then independent, so only the first ``samples`` images
     are run forward and backward; ``statistics`` recorded in an earlier train-mode forward of
     ``x``, as :func:`probe_signals` does, saves the forward that records them); ``"eval"``: the
-    running
-    statistics; ``"batch"``: train mode on all of ``x`` with gradients through the batch
-    statistics (δ_i then also carries the other images' outputs). The backward goes to the input
+    running statistics; ``"batch"``: train mode on all of ``x`` with gradients through the
+    batch statistics (δ_i then also carries the other images' outputs). The backward goes to the input
     only (no weight gradients); dropout is off; the model's flags, buffers and gradients are
     unchanged afterwards.
 

@@ -19,12 +19,12 @@ known from the dev table at that time):
   (``naswot`` ↑), and complexity (``flops`` ↑).
 * ``ntk-only-v1``: the NTK alone: ``log_cond`` ↓, ``krr_loss`` ↓ and the kernel's trace ↑ (the
   summed squared gradient norm).
-* ``ntk-agg-v2`` (the default before ``ntk-agg-v4``): ``ntk-agg-v1`` plus feature decorrelation (``feature_decorrelation``
-  ↑, MeCo's signal, from the same no-grad forward as NASWOT). Fixed before it was measured on any
-  architecture; the reason to add it is MeCo's published Spearman ρ 0.89 on NAS-Bench-201
-  CIFAR-10, not our dev table. It became the default *after* it was measured (NAS-Bench-201 dev
-  table τ 0.700 vs 0.661 for v1; ResNet/ViT short training: not better, see
-  results/nb201/README.md).
+* ``ntk-agg-v2`` (the default before ``ntk-agg-v4``): ``ntk-agg-v1`` plus feature decorrelation
+  (``feature_decorrelation`` ↑, MeCo's signal, from the same no-grad forward as NASWOT).
+  Fixed before it was measured on any architecture; the reason to add it is MeCo's published
+  Spearman ρ 0.89 on NAS-Bench-201 CIFAR-10, not our dev table. It became the default
+  *after* it was measured (NAS-Bench-201 dev table τ 0.700 vs 0.661 for v1; ResNet/ViT short
+  training: not better, see results/nb201/README.md).
 * ``ntk-only-v2``: ``ntk-only-v1`` plus the per-layer NTK signal ``layer_lambda_min_cosine`` ↑
   (λmin of each weight layer's cosine-normalized NTK, summed over layers).
 * ``ntk-agg-v3``: ``ntk-agg-v2`` plus ``layer_lambda_min_cosine`` ↑.
@@ -66,7 +66,7 @@ known from the dev table at that time):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -116,6 +116,20 @@ def get_score(name: str) -> ScoreRule:
 
 def list_scores() -> list[str]:
     return list(_RULES)
+
+
+def metrics_needed(names: Iterable[str]) -> set[str]:
+    """The metrics that objectives ``names`` read: a combined score's components, any other
+    name (a spectral metric or proxy) itself.
+
+    Example:
+        >>> sorted(metrics_needed(["ntk-agg-v4", "log_cond"]))
+        ['backward_decorrelation', 'feature_decorrelation', 'log_cond']
+    """
+    needed: set[str] = set()
+    for name in names:
+        needed |= _RULES[name].needs() if name in _RULES else {name}
+    return needed
 
 
 def component_ranks(values: Sequence[float], direction: str) -> np.ndarray:

@@ -30,7 +30,7 @@ from ntknas.proxies import (
     layer_gradient_decorrelation,
     probe_signals,
 )
-from ntknas.score import list_scores
+from ntknas.score import list_scores, metrics_needed
 from ntknas.spectrum import cosine_lambda_min, get_metric, spectrum
 from search_spaces import ArchSpec, SearchSpace, count_flops, count_parameters
 
@@ -383,11 +383,8 @@ class NTKScorer:
             ...
             ValueError: 'ntk-agg-v4' needs backward_decorrelation: create the scorer with proxies=True
         """
-        from ntknas.score import get_score
-
         for name in names:
-            needed = get_score(name).needs() if name in list_scores() else {name}
-            for metric in sorted(needed):
+            for metric in sorted(metrics_needed([name])):
                 if metric in KERNEL_REGRESSION and not self.heldout:
                     fix = "heldout > 0 (held-out images for kernel regression)"
                 elif metric in SCORER_PROXIES and not self.proxies:

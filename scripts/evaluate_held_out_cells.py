@@ -25,7 +25,7 @@ from scipy.stats import kendalltau, spearmanr
 import search_spaces
 from ntknas.bench.nb201 import cached_population, read_ground_truth
 from ntknas.proxies import PROXY_DIRECTIONS
-from ntknas.score import aggregate, get_score, list_scores
+from ntknas.score import aggregate, list_scores, metrics_needed
 from ntknas.spectrum import get_metric
 
 SHOWN = (
@@ -74,7 +74,7 @@ def main() -> None:
     print(header + f" {'within-size τ':>14s}")
     have = set.intersection(*(set(r) for r in rows))
     for name in SHOWN:
-        if not (get_score(name).needs() if name in list_scores() else {name}) <= have:
+        if not metrics_needed([name]) <= have:
             print(f"{name:30s} (not in this cache)")
             continue
         if name in list_scores():
