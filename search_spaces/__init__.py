@@ -75,7 +75,7 @@ def create_search_space(name: str, **options: Any) -> SearchSpace:
 
 
 # Built-in spaces register themselves on import.
-from search_spaces import cnn, nb201, resnet, vit  # noqa: E402,F401
+from search_spaces import autoformer, cnn, nb101, nb201, nbmacro, pit, resnet, vit  # noqa: E402,F401
 
 __all__ = [
     "ArchSpec",

@@ -23,7 +23,7 @@ SPACES = list_search_spaces()
 
 
 def test_builtin_spaces_registered():
-    assert {"nb201", "cnn", "resnet", "vit"} <= set(SPACES)
+    assert {"nb201", "cnn", "resnet", "vit", "nbmacro", "nb101", "autoformer", "pit"} <= set(SPACES)
 
 
 def test_duplicate_registration_raises():
@@ -51,7 +51,7 @@ def test_contract(name):
         params = space.trial_params(spec)
         assert space.suggest(optuna.trial.FixedTrial(params)) == spec
         model = space.build(spec, num_classes=7)
-        assert model(torch.randn(2, 3, 32, 32)).shape == (2, 7)
+        assert model(torch.randn(2, *space.input_shape)).shape == (2, 7)
         cost = space.cost(spec)
         assert cost.params > 0 and cost.flops > 0
 
@@ -102,7 +102,7 @@ def test_ntk_on_smallest_member(name):
     smallest = min(specs, key=lambda s: space.cost(s).params)
     torch.manual_seed(0)
     model = space.build(smallest)
-    K = empirical_ntk(model, torch.randn(4, 3, 32, 32))
+    K = empirical_ntk(model, torch.randn(4, *space.input_shape))
     assert K.shape == (4, 4) and torch.isfinite(K).all()
 
 
