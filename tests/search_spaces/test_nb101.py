@@ -58,9 +58,9 @@ def test_pruning_drops_dead_vertices_and_counts_edges_after_pruning(space):
     # vertex 5 has no outgoing edge: pruned, with its incoming edges (11 edges before, 9 after)
     arch = (
         "0111110"
-        "0010001"
+        "0010000"
         "0001001"
-        "0000101"
+        "0000100"
         "0000011"
         "0000000"
         "0000000"
