@@ -294,8 +294,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
             progress=not args.json,
         )
         return _emit(args, result, format_stability)
-    if args.bench == "nb201":
+    if args.bench in ("nb201", "table"):
         from ntknas.bench.nb201 import format_nb201, run_nb201
+        from ntknas.bench.table import format_table, run_table
 
         shard = None
         if args.shard:
@@ -304,7 +305,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
             except ValueError:
                 raise ValueError(f"--shard must read I/K (e.g. 0/2), got {args.shard!r}") from None
             shard = (index, count)
-        result = run_nb201(
+        table_options: dict[str, Any] = {}
+        if args.bench == "table":
+            table_options = dict(
+                space=args.space,
+                arch_column=args.arch_column,
+                space_options=_space_options(args.space_option),
+            )
+        run, formatter = (
+            (run_table, format_table) if args.bench == "table" else (run_nb201, format_nb201)
+        )
+        result = run(
+            **table_options,
             ground_truth=args.ground_truth,
             target=args.target,
             n=args.n,
@@ -325,7 +337,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             proxies=args.proxies,
             shard=shard,
         )
-        return _emit(args, result, format_nb201)
+        return _emit(args, result, formatter)
     from ntknas.bench.throughput import (
         format_throughput,
         format_throughput_workers,
@@ -473,7 +485,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_validate)
 
-    p = sub.add_parser("bench", help="benchmarks: speed | nb201 | throughput | stability | theory")
+    p = sub.add_parser(
+        "bench", help="benchmarks: speed | nb201 | table | throughput | stability | theory"
+    )
     bench = p.add_subparsers(dest="bench", parser_class=_Parser)
     b = bench.add_parser("speed", help="NTK implementations vs one training step")
     b.add_argument("--space", default="nb201")
@@ -485,40 +499,52 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--methods", default=None, help="comma-separated subset of methods")
     b.add_argument("--output", default=None, help="write PREFIX.json and PREFIX.md")
     b.add_argument("--json", action="store_true")
-    b = bench.add_parser("nb201", help="rank correlation on a NAS-Bench-201 accuracy table")
-    b.add_argument("--ground-truth", required=True, help="CSV with an arch column")
-    b.add_argument("--target", required=True, help="accuracy column")
-    b.add_argument("--n", type=int, default=None)
-    b.add_argument(
-        "--include-disconnected",
-        action="store_true",
-        help="keep cells with no input-output path in the correlations",
+
+    def table_args(b: argparse.ArgumentParser) -> None:
+        b.add_argument("--ground-truth", required=True, help="CSV with an arch column")
+        b.add_argument("--target", required=True, help="accuracy column")
+        b.add_argument("--n", type=int, default=None)
+        b.add_argument(
+            "--include-disconnected",
+            action="store_true",
+            help="keep cells with no input-output path in the correlations",
+        )
+        b.add_argument(
+            "--configs",
+            default=None,
+            help="semicolon-separated kernel/bn/params/repeats settings, e.g. "
+            "'sum/frozen/all/1;sum/batch/weights/3' (default: the single --kernel/--bn one)",
+        )
+        b.add_argument(
+            "--shard",
+            help="I/K: score every K-th architecture from the I-th (parallel processes, one cache)",
+        )
+        b.add_argument(
+            "--cache", default=None, help="JSON-lines file of scores (resumes a long run)"
+        )
+        b.add_argument(
+            "--heldout",
+            type=int,
+            default=0,
+            help="held-out test-split images for NTK kernel regression (krr_accuracy, krr_loss)",
+        )
+        b.add_argument(
+            "--proxies",
+            action="store_true",
+            help="also compute naswot, feature_decorrelation, backward_decorrelation and kernel_alignment (needed by the ntk-agg scores; ntk-agg-v1/v2 also need --heldout)",
+        )
+        _add_scorer_options(b)
+        b.add_argument("--output", default=None, help="write PREFIX.json and PREFIX.md")
+        b.add_argument("--json", action="store_true")
+
+    table_args(bench.add_parser("nb201", help="rank correlation on a NAS-Bench-201 accuracy table"))
+    b = bench.add_parser(
+        "table", help="rank correlation on any space's accuracy table (CSV of arch, accuracy)"
     )
-    b.add_argument(
-        "--configs",
-        default=None,
-        help="semicolon-separated kernel/bn/params/repeats settings, e.g. "
-        "'sum/frozen/all/1;sum/batch/weights/3' (default: the single --kernel/--bn one)",
-    )
-    b.add_argument(
-        "--shard",
-        help="I/K: score every K-th architecture from the I-th (parallel processes, one cache)",
-    )
-    b.add_argument("--cache", default=None, help="JSON-lines file of scores (resumes a long run)")
-    b.add_argument(
-        "--heldout",
-        type=int,
-        default=0,
-        help="held-out test-split images for NTK kernel regression (krr_accuracy, krr_loss)",
-    )
-    b.add_argument(
-        "--proxies",
-        action="store_true",
-        help="also compute naswot, feature_decorrelation, backward_decorrelation and kernel_alignment (needed by the ntk-agg scores; ntk-agg-v1/v2 also need --heldout)",
-    )
-    _add_scorer_options(b)
-    b.add_argument("--output", default=None, help="write PREFIX.json and PREFIX.md")
-    b.add_argument("--json", action="store_true")
+    b.add_argument("--space", required=True, help="registered search space of the arch column")
+    b.add_argument("--arch-column", default="arch", help="column holding the architectures")
+    b.add_argument("--space-option", action="append", default=[], metavar="KEY=VALUE")
+    table_args(b)
     b = bench.add_parser("throughput", help="architectures scored per second, end to end")
     b.add_argument("--space", default="nb201")
     b.add_argument("--n", type=int, default=50)
@@ -584,7 +610,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         if args.command == "bench" and args.bench is None:
             raise UsageError(
-                "ntknas bench: choose one of speed, nb201, throughput, stability, theory"
+                "ntknas bench: choose one of speed, nb201, table, throughput, stability, theory"
             )
         return int(args.func(args) or 0)
     except SystemExit as exit_:  # --help / --version

@@ -341,6 +341,27 @@ def probe_batch(
     return normalize(data.images[idx]), data.labels[idx]
 
 
+def source_num_classes(source: str, data_dir: str | os.PathLike | None = None) -> int:
+    """How many classes a data source has (its class folders for an image tree: 100 for the
+    CIFAR-100 tree); networks scored on it get a head of that size.
+
+    Example:
+        >>> source_num_classes("synthetic")
+        10
+    """
+    check_source(source)
+    if source.startswith("imagefolder:"):
+        from torchvision.datasets.folder import find_classes
+
+        folder = _folder_for_split(Path(source.split(":", 1)[1]).expanduser(), "train")
+        try:
+            classes, _ = find_classes(str(folder))
+        except (FileNotFoundError, OSError) as error:
+            raise DataError(f"image folder {folder}: {error}") from None
+        return len(classes)
+    return 10
+
+
 def describe(source: str, data_dir: str | os.PathLike | None = None) -> str:
     """A one-line description of a data source, for logs and result files."""
     if source == "cifar10":

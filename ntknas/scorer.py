@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ntknas.data import probe_batch
+from ntknas.data import probe_batch, source_num_classes
 from ntknas.ntk import (
     BN_MODES,
     IMPLEMENTATIONS,
@@ -103,6 +103,12 @@ class NTKScorer:
             spectrum on the probe block, and kernel ridge regression fits the probe labels and
             predicts the held-out ones (``krr_accuracy``, ``krr_loss``). The kernel must be
             ``sum`` or ``trace`` (one scalar kernel for all classes).
+        image_size: side of the square images the networks take; probe images of another size
+            are resized bilinearly (e.g. 32×32 CIFAR images for the 224×224 benchmark ViTs,
+            as those benchmarks trained on CIFAR). None: the data's own size.
+        num_classes: classes of the networks' heads; None: the data source's number of classes
+            (e.g. 100 for the CIFAR-100 image tree, even when a probe batch of 64 images holds
+            fewer), at least 10 for an explicit ``probe``.
         proxies: also compute the cheap non-spectral signals: ``naswot`` (activation-pattern
             expressivity) and ``feature_decorrelation`` (channel correlation at the
             rectifiers) from one extra no-grad forward, ``backward_decorrelation`` (channel
@@ -136,6 +142,8 @@ class NTKScorer:
         probe: tuple[torch.Tensor, torch.Tensor] | None = None,
         heldout: int = 0,
         proxies: bool = False,
+        image_size: int | None = None,
+        num_classes: int | None = None,
     ) -> None:
         for name, value, allowed in (
             ("kernel", kernel, KERNELS),
@@ -150,6 +158,9 @@ class NTKScorer:
             raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
         if not isinstance(heldout, int) or heldout < 0:
             raise ValueError(f"heldout must be a non-negative integer, got {heldout!r}")
+        for name, value in (("image_size", image_size), ("num_classes", num_classes)):
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
         if heldout and kernel == "full":
             raise ValueError(
                 "heldout (kernel regression) needs kernel 'sum' or 'trace', not 'full'"
@@ -168,9 +179,18 @@ class NTKScorer:
         self.data_dir = data_dir
         self.metric = metric
         self._probe = probe
+        self._explicit_probe = probe is not None
         self.heldout = heldout
         self.proxies = proxies
+        self.image_size = image_size
+        self._num_classes = num_classes
         self._heldout_batch: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def _resized(self, x: torch.Tensor) -> torch.Tensor:
+        size = self.image_size
+        if size is None or x.dim() != 4 or tuple(x.shape[-2:]) == (size, size):
+            return x
+        return nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
 
     @property
     def probe(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -179,6 +199,8 @@ class NTKScorer:
             x, y = probe_batch(self.data, self.batch_size, seed=self.seed, data_dir=self.data_dir)
             self._probe = (x, y)
         x, y = self._probe
+        if self.image_size is not None and tuple(x.shape[-2:]) != (self.image_size,) * 2:
+            self._probe = (x, y) = (self._resized(x), y)
         if x.device != self.device:
             self._probe = (x.to(self.device), y.to(self.device))
         return self._probe
@@ -189,9 +211,10 @@ class NTKScorer:
         if not self.heldout:
             return None
         if self._heldout_batch is None:
-            self._heldout_batch = probe_batch(
+            x, y = probe_batch(
                 self.data, self.heldout, seed=self.seed, split="test", data_dir=self.data_dir
             )
+            self._heldout_batch = (self._resized(x), y)
         x, y = self._heldout_batch
         if x.device != self.device:
             self._heldout_batch = (x.to(self.device), y.to(self.device))
@@ -199,7 +222,13 @@ class NTKScorer:
 
     @property
     def num_classes(self) -> int:
-        return max(10, int(self.probe[1].max()) + 1)
+        """Classes of the networks' heads (see the ``num_classes`` argument)."""
+        if self._num_classes is None:
+            if self._explicit_probe:
+                self._num_classes = max(10, int(self._probe[1].max()) + 1)
+            else:
+                self._num_classes = source_num_classes(self.data, self.data_dir)
+        return self._num_classes
 
     def kernel_of(self, model: nn.Module) -> torch.Tensor:
         """Θ of a built model on the probe batch (followed by the held-out images, if any)."""
@@ -429,6 +458,8 @@ class NTKScorer:
             "data": self.data,
             "metric": self.metric,
             "heldout": self.heldout,
+            "image_size": self.image_size,
+            "num_classes": self.num_classes,
             # the proxy names, so results made before a proxy existed are told apart
             "proxies": [*FORWARD_PROXIES, "kernel_alignment"] if self.proxies else False,
             # the per-layer NTK metrics (sum and trace kernels), named so that results made

@@ -10,10 +10,10 @@ import numpy as np
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 
-def _images(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _images(n: int, seed: int, classes: int = 10) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
-    labels = np.arange(n) % 10
-    base = rng.integers(0, 255, size=(10, 1, 1, 3))
+    labels = np.arange(n) % classes
+    base = rng.integers(0, 255, size=(classes, 1, 1, 3))
     noise = rng.integers(0, 60, size=(n, 32, 32, 3))
     images = np.clip(base[labels] * 0.7 + noise, 0, 255).astype(np.uint8)
     return images, labels
@@ -40,15 +40,19 @@ def write_cifar10(root: Path, n_train: int = 100, n_test: int = 40) -> Path:
     return root
 
 
-def write_imagefolder(root: Path, per_class: int = 6, suffix: str = ".png") -> Path:
-    """Class-per-folder images in train/ and test/."""
+def write_imagefolder(
+    root: Path, per_class: int = 6, suffix: str = ".png", classes: list[str] | None = None
+) -> Path:
+    """Class-per-folder images in train/ and test/ (``classes``: folder names, default
+    CIFAR-10's ten)."""
     from PIL import Image
 
+    names = classes or CLASSES
     for split, seed in (("train", 0), ("test", 1)):
-        images, labels = _images(per_class * 10, seed)
-        counters = [0] * 10
+        images, labels = _images(per_class * len(names), seed, len(names))
+        counters = [0] * len(names)
         for img, label in zip(images, labels):
-            folder = root / split / CLASSES[label]
+            folder = root / split / names[label]
             folder.mkdir(parents=True, exist_ok=True)
             Image.fromarray(img).save(folder / f"{counters[label]:04d}{suffix}")
             counters[label] += 1

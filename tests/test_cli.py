@@ -87,7 +87,7 @@ def test_score_text_and_degenerate(capsys):
             ["report", "--storage", "sqlite:///:memory:", "--study-name", "nope"],
             "study 'nope' does not exist",
         ),
-        (["bench"], "choose one of speed, nb201, throughput"),
+        (["bench"], "choose one of speed, nb201, table, throughput"),
         (["frobnicate"], "invalid choice"),
     ],
 )

@@ -312,3 +312,56 @@ def test_probe_signals_share_the_forward_and_match_the_separate_signals():
 def test_backward_decorrelation_rejects_bad_options(kwargs, message):
     with pytest.raises(ValueError, match=message):
         backward_decorrelation(SmallCNN(), torch.randn(2, 3, 8, 8), **kwargs)
+
+
+def test_wide_layers_read_exactly_zero_without_an_eigendecomposition(monkeypatch):
+    from ntknas import proxies
+
+    # 64 channels over 8x8 = 64 positions: centred, the rank is at most 63 < 64
+    wide = torch.randn(2, 64, 8, 8)
+    narrow = torch.randn(2, 16, 8, 8)
+    called = []
+    real = torch.linalg.eigvalsh
+    monkeypatch.setattr(torch.linalg, "eigvalsh", lambda m: called.append(m.shape) or real(m))
+    assert proxies._channel_correlation_min_eig(wide, 2) == 0.0
+    assert called == []  # answered from the rank bound alone
+    assert proxies._channel_correlation_min_eig(narrow, 2) > 0.0
+    assert called == [(2, 16, 16)]
+    # the shortcut gives what the eigendecomposition gives
+    centred = wide.reshape(2, 64, -1).double()
+    centred = centred - centred.mean(-1, keepdim=True)
+    unit = centred / centred.norm(dim=-1, keepdim=True)
+    assert real(unit @ unit.transpose(1, 2))[:, 0].abs().max() < 1e-12
+
+
+def test_synflow_matches_a_hand_computed_network_and_leaves_the_model_alone():
+    from ntknas.proxies import SYNFLOW_OF_ZERO, synflow
+
+    net = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1, bias=False))
+    with torch.no_grad():
+        net[0].weight.copy_(torch.tensor([[1.0, -2.0], [0.5, 0.0], [-1.0, 1.0]]))
+        net[0].bias.copy_(torch.tensor([0.0, -1.0, 2.0]))
+        net[2].weight.copy_(torch.tensor([[-1.0, 2.0, 0.5]]))
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    # |W1| 1 + |b1| = [3, 1.5, 4]; R = |W2| · that = 3 + 3 + 2 = 8 (ReLU passes positives).
+    # Σ|θ ∂R/∂θ| = layer 2: 8; W1: Σ_j |w2_j| Σ_i |W1_ji| = 1*3 + 2*0.5 + 0.5*2 = 5;
+    # b1: Σ_j |w2_j| |b1_j| = 0 + 2 + 1 = 3. Total 16.
+    assert synflow(net, (2,)) == pytest.approx(math.log(16.0))
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, before[k])
+    dead = nn.Sequential(nn.Linear(2, 3, bias=False), nn.Linear(3, 1, bias=False))
+    nn.init.zeros_(dead[0].weight)
+    assert synflow(dead, (2,)) == SYNFLOW_OF_ZERO
+
+
+def test_synflow_ignores_batchnorm_batch_statistics():
+    from ntknas.proxies import synflow
+
+    # train-mode BatchNorm on one all-ones image would zero every feature; synflow uses the
+    # running statistics instead, so the value is finite and the conv path counts
+    net = nn.Sequential(
+        nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.LazyLinear(2)
+    )
+    net(torch.zeros(2, 3, 6, 6))
+    net.train()
+    assert synflow(net, (3, 6, 6)) > math.log(1.0) and net.training
