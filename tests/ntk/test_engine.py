@@ -214,23 +214,48 @@ def test_bad_input_raises_value_error(call, message):
         call(MODELS["mlp"](), None)
 
 
+@pytest.mark.parametrize("seed", range(3))
 @pytest.mark.parametrize("implementation", VECTORIZED)
-def test_float32_gram_accumulates_in_float64(implementation):
+def test_float32_kernel_is_as_accurate_as_the_float32_reference_loop(implementation, seed):
     """Two images through a search-space CNN with eval-mode BatchNorm at init: a nearly rank-1
     trace kernel (~10⁵ parameters × 10 classes per entry). Summed in float32 the Gram was off by
-    2e-4 relative — λmin of such a kernel was noise; accumulated in float64 it is within 1e-5."""
+    2e-4 relative. What float32 can promise depends on the CPU and the thread count (per-sample
+    gradients alone are 4e-6 to 6e-5 off here, 2.2e-5 on an AMD EPYC where a fixed 1e-5 bound
+    failed), so the engine is held to the plain float32 loop's own error on the same machine:
+    its Gram accumulates in float64 like the loop's, so it is no further from float64."""
     import search_spaces
 
     space = search_spaces.create_search_space("cnn")
-    torch.manual_seed(0)
-    model = space.build(space.sample(0), num_classes=10)
+    torch.manual_seed(seed)
+    model = space.build(space.sample(seed), num_classes=10)
     x = torch.randn(2, 3, 32, 32)
     ref = reference(model, x, kernel="trace", bn="eval")
+    loop = empirical_ntk(model, x, kernel="trace", bn="eval", implementation="reference")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         got = empirical_ntk(model, x, kernel="trace", bn="eval", implementation=implementation)
-    assert got.dtype == torch.float32
-    assert rel_err(got, ref) < 1e-5
+    assert got.dtype == loop.dtype == torch.float32
+    assert rel_err(got, ref) <= 2 * rel_err(loop, ref) + 1e-6
+
+
+def test_gram_accumulates_chunks_in_float64():
+    """Every float32 chunk product is exact here (an integer below 2²⁴), their sum is not: an odd
+    integer above 2²⁴, which float32 cannot hold."""
+    from ntknas.ntk import _engine
+
+    theta = torch.zeros(1, 1, dtype=_engine.gram_dtype(torch.float32))
+    chunk = 1_000
+    jac = torch.ones(1, 1, 3 * chunk)
+    jac[0, 0, ::chunk] = 3000.0  # each chunk: 3000² + 999 = 9,000,999 < 2^24
+    old = _engine.GRAM_CHUNK
+    _engine.GRAM_CHUNK = chunk
+    try:
+        _engine._gram_update(theta, jac, "sum")
+    finally:
+        _engine.GRAM_CHUNK = old
+    exact = 3 * (3000**2 + chunk - 1)
+    assert theta.dtype == torch.float64 and float(theta) == exact
+    assert float(torch.tensor(exact, dtype=torch.float32)) != exact  # float32 could not hold it
 
 
 @pytest.mark.parametrize("kernel", ("sum", "trace"))
