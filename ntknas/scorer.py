@@ -105,7 +105,8 @@ class NTKScorer:
             ``sum`` or ``trace`` (one scalar kernel for all classes).
         image_size: side of the square images the networks take; probe images of another size
             are resized bilinearly (e.g. 32×32 CIFAR images for the 224×224 benchmark ViTs,
-            as those benchmarks trained on CIFAR). None: the data's own size.
+            as those benchmarks trained on CIFAR). None: the input size of the first space
+            whose network the scorer builds (:meth:`build`), else the data's own size.
         num_classes: classes of the networks' heads; None: the data source's number of classes
             (e.g. 100 for the CIFAR-100 image tree, even when a probe batch of 64 images holds
             fewer), at least 10 for an explicit ``probe``.
@@ -428,6 +429,9 @@ class NTKScorer:
         """``spec`` built with the scorer's seeded initialization (the model every score of
         this scorer sees), on the scorer's device."""
         spec = space.parse(spec) if isinstance(spec, str) else spec
+        if self.image_size is None and len(space.input_shape) == 3:
+            # the networks of this space take images of this size: probe images follow
+            self.image_size = int(space.input_shape[-1])
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             model = space.build(spec, num_classes=self.num_classes)

@@ -38,6 +38,8 @@ OPS: tuple[str, ...] = ("conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3")
 VERTICES = 7
 MAX_EDGES = 9
 INPUT, OUTPUT = "input", "output"
+#: Cells that differ up to graph isomorphism, as the benchmark counts them (Ying et al. 2019).
+UNIQUE_CELLS = 423_624
 
 Matrix = tuple[tuple[int, ...], ...]
 
@@ -237,8 +239,9 @@ def format_cell(matrix: Matrix, ops: Sequence[str]) -> str:
 
 @register_search_space("nb101")
 class NB101Space(SearchSpace):
-    """The NAS-Bench-101 cell space (7 vertices, 9 edges, 3 ops; infinite enumeration is not
-    offered: the benchmark's 423,624 unique cells are defined by graph isomorphism).
+    """The NAS-Bench-101 cell space: 7 vertices, at most 9 edges, 3 ops; :meth:`size` is the
+    benchmark's count of cells that differ up to graph isomorphism (423,624). Enumerating them
+    needs the benchmark's isomorphism hashing over every adjacency matrix and is not offered.
 
     Options ``stem_channels``, ``stacks`` and ``cells_per_stack`` exist for small test
     networks; the benchmark's table applies to the defaults (128, 3, 3) only.
@@ -341,6 +344,10 @@ class NB101Space(SearchSpace):
         params: dict[str, Any] = {f"edge_{a}_{b}": str(matrix[a][b]) for a, b in self._edge_names()}
         params.update({f"op_{v}": ops[v] for v in range(1, VERTICES - 1)})
         return params
+
+    def size(self) -> int:
+        """423,624: the distinct cells of NAS-Bench-101 (Ying et al. 2019), as published."""
+        return UNIQUE_CELLS
 
     def build(self, spec: ArchSpec | str, num_classes: int = 10) -> nn.Module:
         matrix, ops = self.cell(spec)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -181,6 +182,12 @@ class PiTSpace(SearchSpace):
 
     def build(self, spec: ArchSpec | str, num_classes: int = 100) -> nn.Module:
         return PiTNetwork(self.arch(spec), num_classes, self.image_size)
+
+    def enumerate(self) -> Iterator[ArchSpec]:
+        for base, ratio, depth, heads in itertools.product(
+            BASE_DIMS, MLP_RATIOS, itertools.product(*DEPTHS), head_sequences()
+        ):
+            yield ArchSpec(self.name, self._text(base, list(depth), ratio, list(heads)))
 
     def size(self) -> int:
         depths = 1

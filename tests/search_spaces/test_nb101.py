@@ -109,3 +109,9 @@ def test_suggest_always_yields_a_valid_cell_and_inverts_trial_params(space):
     for seed in range(5):
         spec = space.sample(seed)
         assert space.suggest(optuna.trial.FixedTrial(space.trial_params(spec))) == spec
+
+
+def test_size_is_the_published_count(space):
+    assert space.size() == 423_624
+    with pytest.raises(TypeError, match="cannot be enumerated"):
+        next(space.enumerate())

@@ -79,3 +79,20 @@ def test_autoformer_distillation_adds_a_token_and_a_zero_head():
 def test_bad_image_size(name, option):
     with pytest.raises(ValueError, match="option 'image_size'"):
         create_search_space(name, image_size=option)
+
+
+def test_pit_enumeration():
+    space = create_search_space("pit")
+    specs = list(space.enumerate())
+    assert len(specs) == len(set(specs)) == space.size() == 4 * 4 * 27 * 10
+    assert all(space.parse(s.arch) == s for s in specs[:50])
+
+
+def test_scorer_feeds_a_224_space_images_of_its_size():
+    from ntknas.scorer import NTKScorer
+
+    space = create_search_space("pit", image_size=48)
+    scorer = NTKScorer(batch_size=3, proxies=True)
+    result = scorer.score(space, space.sample(0))
+    assert scorer.probe[0].shape == (3, 3, 48, 48) and scorer.image_size == 48
+    assert result.flops == create_search_space("pit", image_size=48).cost(space.sample(0)).flops
