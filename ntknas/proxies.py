@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import nn
 
-from ntknas.ntk import logits_of
+from ntknas.ntk import OutputSelector, logits_of
 from ntknas.spectrum import cosine_lambda_min
 from ntknas.theory.kernel_regression import kernel_ridge
 
@@ -103,6 +103,7 @@ def _rectifier_pass(
     x: torch.Tensor,
     record: Callable[[torch.Tensor], None],
     statistics: BatchStatistics | None = None,
+    output: OutputSelector = None,
 ) -> None:
     """One no-grad train-mode forward (dropout off) calling ``record`` with every rectifier's
     input, and filling ``statistics`` (if given) with each BatchNorm's batch statistics; the
@@ -131,13 +132,15 @@ def _rectifier_pass(
             for m in model.modules():
                 if isinstance(m, nn.modules.dropout._DropoutNd):
                     m.eval()
-            logits_of(model(x))
+            logits_of(model(x), output)
     finally:
         for h in handles:
             h.remove()
 
 
-def activation_codes(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def activation_codes(
+    model: nn.Module, x: torch.Tensor, *, output: OutputSelector = None
+) -> torch.Tensor:
     """Binary activation patterns (B, units): 1 where a rectifier's input is positive.
 
     One no-grad forward in train mode (BatchNorm on batch statistics, as in the NTK's
@@ -150,7 +153,9 @@ def activation_codes(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         torch.Size([5, 8])
     """
     codes: list[torch.Tensor] = []
-    _rectifier_pass(model, x, lambda u: codes.append((u > 0).reshape(u.shape[0], -1)))
+    _rectifier_pass(
+        model, x, lambda u: codes.append((u > 0).reshape(u.shape[0], -1)), output=output
+    )
     if not codes:
         return torch.zeros(x.shape[0], 0, dtype=torch.bool, device=x.device)
     return torch.cat([c.to(x.device) for c in codes], dim=1)
@@ -163,7 +168,9 @@ def _add_agreement(total: torch.Tensor, u: torch.Tensor) -> None:
     total.add_((gram.to(torch.float64) + signs.shape[1]) / 2)
 
 
-def activation_agreement(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def activation_agreement(
+    model: nn.Module, x: torch.Tensor, *, output: OutputSelector = None
+) -> torch.Tensor:
     """NASWOT's Hamming-similarity kernel K_H (B, B), float64, accumulated rectifier by rectifier.
 
     Equal to ``c cᵀ + (1−c)(1−c)ᵀ`` of :func:`activation_codes` but never holds the
@@ -180,7 +187,7 @@ def activation_agreement(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     b = x.shape[0]
     total = torch.zeros(b, b, dtype=torch.float64, device=x.device)
 
-    _rectifier_pass(model, x, lambda u: _add_agreement(total, u))
+    _rectifier_pass(model, x, lambda u: _add_agreement(total, u), output=output)
     return total
 
 
@@ -224,6 +231,7 @@ def rectifier_signals(
     samples: int = 8,
     *,
     statistics: BatchStatistics | None = None,
+    output: OutputSelector = None,
 ) -> dict[str, float]:
     """``naswot`` and ``feature_decorrelation`` from one no-grad train-mode forward.
 
@@ -246,11 +254,13 @@ def rectifier_signals(
         _add_agreement(agreement, u)
         decorrelation[0] += _channel_correlation_min_eig(u, samples)
 
-    _rectifier_pass(model, x, record, statistics)
+    _rectifier_pass(model, x, record, statistics, output)
     return {"naswot": naswot_from_kernel(agreement), "feature_decorrelation": decorrelation[0]}
 
 
-def feature_decorrelation(model: nn.Module, x: torch.Tensor, samples: int = 8) -> float:
+def feature_decorrelation(
+    model: nn.Module, x: torch.Tensor, samples: int = 8, *, output: OutputSelector = None
+) -> float:
     """Σ over rectifiers of λmin of the correlation matrix of the channels entering it.
 
     For each rectifying activation, the feature map of each of the first ``samples`` probe images
@@ -268,7 +278,7 @@ def feature_decorrelation(model: nn.Module, x: torch.Tensor, samples: int = 8) -
         >>> 0.0 < feature_decorrelation(conv, torch.randn(2, 3, 8, 8)) <= 2.0
         True
     """
-    return rectifier_signals(model, x, samples)["feature_decorrelation"]
+    return rectifier_signals(model, x, samples, output=output)["feature_decorrelation"]
 
 
 @contextlib.contextmanager
@@ -304,6 +314,7 @@ def backward_decorrelation(
     bn: str = "frozen",
     samples: int = 8,
     statistics: BatchStatistics | None = None,
+    output: OutputSelector = None,
 ) -> float:
     """Σ over weight layers of λmin of the channel correlation of the gradient at the layer's output.
 
@@ -351,7 +362,7 @@ def backward_decorrelation(
     if bn == "frozen":
         if statistics is None:
             statistics = {}
-            _rectifier_pass(model, x, lambda _u: None, statistics)
+            _rectifier_pass(model, x, lambda _u: None, statistics, output)
         normalization = _constant_batch_statistics(model, statistics)
         x = x[:samples]
     else:
@@ -367,7 +378,7 @@ def backward_decorrelation(
                 if isinstance(m, nn.modules.dropout._DropoutNd):
                     m.eval()
             x_in = x.detach().requires_grad_(True)
-            out = logits_of(model(x_in))
+            out = logits_of(model(x_in), output)
             torch.autograd.grad(out.sum(), x_in)
     finally:
         for h in handles:
@@ -382,6 +393,7 @@ def probe_signals(
     bn: str = "frozen",
     samples: int = 8,
     seconds: dict[str, float] | None = None,
+    output: OutputSelector = None,
 ) -> dict[str, float]:
     """``naswot``, ``feature_decorrelation`` and ``backward_decorrelation`` of one probe batch.
 
@@ -397,10 +409,10 @@ def probe_signals(
     """
     started = time.perf_counter()
     statistics: BatchStatistics = {}
-    signals = rectifier_signals(model, x, samples, statistics=statistics)
+    signals = rectifier_signals(model, x, samples, statistics=statistics, output=output)
     middle = time.perf_counter()
     signals["backward_decorrelation"] = backward_decorrelation(
-        model, x, bn=bn, samples=samples, statistics=statistics
+        model, x, bn=bn, samples=samples, statistics=statistics, output=output
     )
     if seconds is not None:
         seconds["naswot"] = middle - started
@@ -533,7 +545,9 @@ def layer_gradient_decorrelation(
 SYNFLOW_OF_ZERO = -745.0
 
 
-def synflow(model: nn.Module, input_shape: tuple[int, ...]) -> float:
+def synflow(
+    model: nn.Module, input_shape: tuple[int, ...], *, output: OutputSelector = None
+) -> float:
     """log of SynFlow (Tanaka et al. 2020), the zero-cost-proxy baseline: Σ_θ |θ · ∂R/∂θ| with
     R = Σ of the logits of a copy of the network whose weights are replaced by their absolute
     values, in double precision, on one all-ones input of ``input_shape``.
@@ -541,7 +555,8 @@ def synflow(model: nn.Module, input_shape: tuple[int, ...]) -> float:
     BatchNorm uses its running statistics (at initialization mean 0 and variance 1: the identity
     up to 1/√(1+ε)), as the published proxy removes BatchNorm: one constant input has no batch
     statistics. Dropout is off. The caller's model is not changed. A network in which no path
-    carries the input to the output scores :data:`SYNFLOW_OF_ZERO`.
+    carries the input to the output scores :data:`SYNFLOW_OF_ZERO`. ``output``: where the
+    logits are in a tuple output (:func:`ntknas.ntk.logits_of`).
 
     Example:
         >>> net = nn.Sequential(nn.Linear(3, 4, bias=False), nn.Linear(4, 2, bias=False))
@@ -557,7 +572,9 @@ def synflow(model: nn.Module, input_shape: tuple[int, ...]) -> float:
             p.abs_()
     device = params[0].device if params else torch.device("cpu")
     with torch.enable_grad():
-        out = logits_of(net(torch.ones(1, *input_shape, dtype=torch.float64, device=device)))
+        out = logits_of(
+            net(torch.ones(1, *input_shape, dtype=torch.float64, device=device)), output
+        )
         grads = torch.autograd.grad(out.sum(), params, allow_unused=True)
     total = sum(float((p.detach() * g).abs().sum()) for p, g in zip(params, grads) if g is not None)
     return math.log(total) if total > 0 else SYNFLOW_OF_ZERO

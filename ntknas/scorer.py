@@ -18,6 +18,8 @@ from ntknas.ntk import (
     IMPLEMENTATIONS,
     KERNELS,
     PARAM_SETS,
+    OutputSelector,
+    check_output_selector,
     contract_full,
     empirical_ntk,
     layerwise_ntk,
@@ -110,6 +112,9 @@ class NTKScorer:
         num_classes: classes of the networks' heads; None: the data source's number of classes
             (e.g. 100 for the CIFAR-100 image tree, even when a probe batch of 64 images holds
             fewer), at least 10 for an explicit ``probe``.
+        output: where the logits are in the networks' output when it holds several tensors (an
+            index, a key or a callable; e.g. ``1`` for ``(features, logits)``); see
+            :func:`ntknas.ntk.logits_of`.
         proxies: also compute the cheap non-spectral signals: ``naswot`` (activation-pattern
             expressivity) and ``feature_decorrelation`` (channel correlation at the
             rectifiers) from one extra no-grad forward, ``backward_decorrelation`` (channel
@@ -145,6 +150,7 @@ class NTKScorer:
         proxies: bool = False,
         image_size: int | None = None,
         num_classes: int | None = None,
+        output: OutputSelector = None,
     ) -> None:
         for name, value, allowed in (
             ("kernel", kernel, KERNELS),
@@ -185,6 +191,8 @@ class NTKScorer:
         self.proxies = proxies
         self.image_size = image_size
         self._num_classes = num_classes
+        check_output_selector(output)
+        self.output = output
         self._heldout_batch: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def _resized(self, x: torch.Tensor) -> torch.Tensor:
@@ -248,6 +256,7 @@ class NTKScorer:
             implementation=self.implementation,
             repeats=self.repeats,
             seed=self.seed,
+            output=self.output,
         )
         if self.kernel == "full":
             return empirical_ntk(model, x, **options), None
@@ -348,7 +357,7 @@ class NTKScorer:
         of its first 8 images on that forward's BatchNorm statistics. The model must be on the
         scorer's device. ``phases``: filled with the seconds of each part (``naswot``,
         ``backward_decorrelation``)."""
-        return probe_signals(model, self.probe[0], bn=self.bn, seconds=phases)
+        return probe_signals(model, self.probe[0], bn=self.bn, seconds=phases, output=self.output)
 
     def score_kernels(
         self, space: SearchSpace, spec: ArchSpec | str, kernels: Sequence[str]

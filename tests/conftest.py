@@ -47,7 +47,8 @@ class SmallCNN(nn.Module):
 
 
 class TinyViT(nn.Module):
-    """Patch embedding, class token, LayerNorm, attention, dropout; returns (logits, tokens)."""
+    """Patch embedding, class token, LayerNorm, attention, dropout; returns a mapping
+    ``{"logits": ..., "tokens": ...}`` (read through its ``"logits"`` key)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -73,7 +74,7 @@ class TinyViT(nn.Module):
         att = (q @ k.transpose(1, 2) / 8**0.5).softmax(-1)
         t = t + self.proj(att @ v)
         t = t + self.mlp(self.norm2(t))
-        return self.head(t[:, 0]), t
+        return {"logits": self.head(t[:, 0]), "tokens": t}
 
 
 MODELS = {"mlp": MLP, "cnn": SmallCNN, "vit": TinyViT}

@@ -40,18 +40,78 @@ def _check_choice(name: str, value: object, allowed: Sequence[str]) -> None:
         raise ValueError(f"unknown {name} {value!r}; allowed: {', '.join(allowed)}")
 
 
-def logits_of(output: object) -> torch.Tensor:
-    """Return the logits of a model output (a tensor, a tuple/list whose first item is the logits,
-    a mapping with a ``"logits"`` key, or an object with a ``logits`` attribute) as a 2-D tensor.
+#: How to pick the logits out of a model's output: None (the output is the logits, or holds
+#: exactly one tensor), an index into a tuple/list, a key of a mapping, or a callable.
+OutputSelector = int | str | Callable[[Any], torch.Tensor] | None
+
+
+def check_output_selector(output: object) -> None:
+    """Raise ``ValueError`` unless ``output`` is None, an int, a str or a callable."""
+    if output is None or callable(output):
+        return
+    if isinstance(output, bool) or not isinstance(output, (int, str)):
+        raise ValueError(
+            f"output must be None, an index, a key or a callable, not {type(output).__name__}"
+        )
+
+
+def _describe(items: Sequence[object] | dict) -> str:
+    pairs = items.items() if isinstance(items, dict) else enumerate(items)
+    return ", ".join(
+        f"{k!r}: {tuple(v.shape) if isinstance(v, torch.Tensor) else type(v).__name__}"
+        for k, v in pairs
+    )
+
+
+def logits_of(output: object, select: OutputSelector = None) -> torch.Tensor:
+    """The logits in a model's output, as a 2-D (batch, classes) tensor.
+
+    ``select`` picks them: an index into a tuple/list output, a key of a mapping, or a callable
+    applied to the output. Without it the output must be a tensor, a tuple/list or mapping
+    holding exactly one tensor, a mapping with a ``"logits"`` key, or an object with a
+    ``logits`` attribute. A tuple of several tensors — ``(features, logits)`` of the
+    NAS-Bench-201 / AutoDL networks, ``(logits, aux)`` of Inception and DARTS — is never
+    guessed: it raises ``ValueError`` naming the items.
 
     Example:
         >>> logits_of((torch.zeros(2, 10), "aux")).shape
         torch.Size([2, 10])
+        >>> logits_of((torch.zeros(2, 64), torch.zeros(2, 10)), 1).shape
+        torch.Size([2, 10])
+        >>> logits_of((torch.zeros(2, 64), torch.zeros(2, 10)))
+        Traceback (most recent call last):
+        ...
+        ValueError: the model returned a tuple of 2 tensors (0: (2, 64), 1: (2, 10)); say which holds the logits with output=INDEX or output=callable
     """
-    if isinstance(output, (tuple, list)) and output:
-        output = output[0]
+    if select is not None:
+        check_output_selector(select)
+        try:
+            output = select(output) if callable(select) else output[select]  # type: ignore[index]
+        except (IndexError, KeyError, TypeError) as error:
+            raise ValueError(
+                f"output={select!r} does not pick an item of the model's "
+                f"{type(output).__name__} output: {error}"
+            ) from None
+    elif isinstance(output, (tuple, list)):
+        tensors = [item for item in output if isinstance(item, torch.Tensor)]
+        if len(tensors) != 1:
+            raise ValueError(
+                f"the model returned a {type(output).__name__} of {len(tensors)} tensors "
+                f"({_describe(output)}); say which holds the logits with output=INDEX or "
+                "output=callable"
+            )
+        output = tensors[0]
     elif isinstance(output, dict):
-        output = output["logits"] if "logits" in output else next(iter(output.values()))
+        tensors = [v for v in output.values() if isinstance(v, torch.Tensor)]
+        if "logits" in output:
+            output = output["logits"]
+        elif len(tensors) == 1:
+            output = tensors[0]
+        else:
+            raise ValueError(
+                f"the model returned a mapping of {len(tensors)} tensors ({_describe(output)}) "
+                "and no 'logits' key; say which holds the logits with output=KEY"
+            )
     elif not isinstance(output, torch.Tensor) and hasattr(output, "logits"):
         output = output.logits
     if not isinstance(output, torch.Tensor):
@@ -148,6 +208,7 @@ class _Pass:
     num_classes: int
     directions: torch.Tensor  # (R, C) cotangents per sample
     kernel: str
+    output: OutputSelector = None
 
     def set_output(self, out: torch.Tensor) -> None:
         """Learn the number of classes (and the row directions) from a model output."""
@@ -160,7 +221,8 @@ class _Pass:
             self.directions = torch.eye(self.num_classes, dtype=out.dtype, device=out.device)
 
     def call(self, tensors: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-        return logits_of(functional_call(self.model, {**self.constants, **tensors}, (x,)))
+        out = functional_call(self.model, {**self.constants, **tensors}, (x,))
+        return logits_of(out, self.output)
 
 
 def _forward_error(x: torch.Tensor, error: Exception) -> ValueError:
@@ -177,6 +239,7 @@ def _prepare(
     params: str,
     calibrate: bool = True,
     probe: bool = True,
+    output: OutputSelector = None,
 ) -> _Pass:
     """Everything a kernel pass needs. ``calibrate``: record this batch's BatchNorm statistics
     (bn="frozen"); ``probe``: a small no-grad forward that checks the input and reads C."""
@@ -235,6 +298,7 @@ def _prepare(
         num_classes=0,
         directions=torch.empty(0),
         kernel=kernel,
+        output=output,
     )
     if not probe:
         return work
@@ -452,13 +516,21 @@ def _kernel_once(
     memory_budget: int,
     chunk_size: int | None,
     by_layer: bool = False,
+    output: OutputSelector = None,
 ) -> torch.Tensor | dict[str, torch.Tensor]:
     """Θ of the model's current weights, or with ``by_layer`` each module's kernel Θ_l (module
     name → tensor, in model order; their sum is Θ)."""
     with _phases.phase("setup"):
         hooks = implementation == "hooks"
         work = _prepare(
-            model, x, kernel=kernel, bn=bn, params=params, calibrate=not hooks, probe=not hooks
+            model,
+            x,
+            kernel=kernel,
+            bn=bn,
+            params=params,
+            calibrate=not hooks,
+            probe=not hooks,
+            output=output,
         )
     if implementation == "hooks":
         from ntknas.ntk._hooks import kernel_hooks
@@ -469,7 +541,7 @@ def _kernel_once(
         if theta is not None:
             return layers if layers is not None else theta
         implementation = "func"
-        work = _prepare(model, x, kernel=kernel, bn=bn, params=params)
+        work = _prepare(model, x, kernel=kernel, bn=bn, params=params, output=output)
 
     b, c = x.shape[0], work.num_classes
     size = b * c if kernel == "full" else b
@@ -588,13 +660,14 @@ def empirical_ntk(
     chunk_size: int | None = None,
     memory_budget: int = _DEFAULT_MEMORY_BUDGET,
     allow_tf32: bool = False,
+    output: OutputSelector = None,
 ) -> torch.Tensor:
     """Empirical Neural Tangent Kernel Θ = J Jᵀ of ``model`` on the batch ``x``.
 
     Args:
-        model: a ``torch.nn.Module`` returning logits of shape (B, C), or a tuple/list whose first
-            item is the logits. It is not changed: weights, running statistics and train/eval
-            flags are the same afterwards.
+        model: a ``torch.nn.Module`` returning logits of shape (B, C) (or an output that
+            :func:`logits_of` reads; see ``output``). It is not changed: weights, running
+            statistics and train/eval flags are the same afterwards.
         x: the probe batch, shape (B, ...), on the model's device.
         kernel: ``"sum"``: Θ[i, j] = <∇θ Σ_c f_c(x_i), ∇θ Σ_c f_c(x_j)>, shape (B, B);
             ``"trace"``: Σ_c <∇θ f_c(x_i), ∇θ f_c(x_j)>, shape (B, B); ``"full"``: every class
@@ -617,6 +690,9 @@ def empirical_ntk(
         memory_budget: bytes of Jacobian held at once; Θ is accumulated over parameter groups
             of this size (a single larger tensor is one group).
         allow_tf32: keep TF32 convolutions/matmuls on CUDA (about 1e-3 relative error in Θ).
+        output: which part of a tuple / mapping output holds the logits: an index (``1`` for
+            NAS-Bench-201's ``(features, logits)``), a key, or a callable; needed whenever the
+            output holds more than one tensor (never guessed; :func:`logits_of`).
 
     Returns:
         Θ as a tensor of the input's dtype and device.
@@ -643,6 +719,7 @@ def empirical_ntk(
         memory_budget=memory_budget,
         allow_tf32=allow_tf32,
         by_layer=False,
+        output=output,
     )
 
 
@@ -660,6 +737,7 @@ def _ntk(
     memory_budget: int,
     allow_tf32: bool,
     by_layer: bool,
+    output: OutputSelector = None,
 ) -> Any:
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be a torch.nn.Module, not {type(model).__name__}")
@@ -676,6 +754,7 @@ def _ntk(
         raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
     if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
         raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
+    check_output_selector(output)
     select_parameters(model, params)
     impl = resolve_implementation(implementation, bn, model, kernel)
     if bn == "batch" and x.shape[0] < 2 and any(is_batchnorm(m) for m in model.modules()):
@@ -689,6 +768,7 @@ def _ntk(
         memory_budget=memory_budget,
         chunk_size=chunk_size,
         by_layer=by_layer,
+        output=output,
     )
     with tf32_disabled(allow_tf32):
         if repeats == 1:
@@ -720,6 +800,7 @@ def layerwise_ntk(
     chunk_size: int | None = None,
     memory_budget: int = _DEFAULT_MEMORY_BUDGET,
     allow_tf32: bool = False,
+    output: OutputSelector = None,
 ) -> dict[str, torch.Tensor]:
     """Each module's own empirical NTK: Θ_l = J_l J_lᵀ with J_l the Jacobian with respect to the
     selected parameters of module ``l`` alone, so that Σ_l Θ_l = :func:`empirical_ntk`.
@@ -752,4 +833,5 @@ def layerwise_ntk(
         memory_budget=memory_budget,
         allow_tf32=allow_tf32,
         by_layer=True,
+        output=output,
     )
