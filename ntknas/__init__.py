@@ -17,6 +17,7 @@ from ntknas.spectrum import (
     list_metrics,
     register_metric,
     spectrum,
+    unregister_metric,
 )
 
 __version__ = "0.1.0"
@@ -30,4 +31,5 @@ __all__ = [
     "list_metrics",
     "register_metric",
     "spectrum",
+    "unregister_metric",
 ]

@@ -95,6 +95,7 @@ def register_score(rule: ScoreRule) -> ScoreRule:
         >>> _ = register_score(ScoreRule("example-size", {"params": "maximize"}))
         >>> "example-size" in list_scores()
         True
+        >>> unregister_score("example-size")  # leave the registry as it was
     """
     if rule.name in _RULES:
         raise ValueError(f"a score named {rule.name!r} is already registered")
@@ -105,6 +106,17 @@ def register_score(rule: ScoreRule) -> ScoreRule:
             )
     _RULES[rule.name] = rule
     return rule
+
+
+def unregister_score(name: str) -> None:
+    """Remove a registered score rule (tests and examples register temporary ones).
+
+    Raises:
+        KeyError: no rule of that name.
+    """
+    if name not in _RULES:
+        raise KeyError(f"no score named {name!r} is registered")
+    del _RULES[name]
 
 
 def get_score(name: str) -> ScoreRule:

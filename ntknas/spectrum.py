@@ -54,6 +54,7 @@ def register_metric(
         ... def _top(ev): return float(ev[-1])
         >>> "example_top" in list_metrics()
         True
+        >>> unregister_metric("example_top")  # leave the registry as it was
     """
     if direction not in DIRECTIONS:
         raise ValueError(f"unknown direction {direction!r}; allowed: {', '.join(DIRECTIONS)}")
@@ -67,6 +68,17 @@ def register_metric(
         return fn
 
     return decorator
+
+
+def unregister_metric(name: str) -> None:
+    """Remove a registered metric (tests and examples register temporary ones).
+
+    Raises:
+        KeyError: no metric of that name.
+    """
+    if name not in _METRICS:
+        raise KeyError(f"no metric named {name!r} is registered")
+    del _METRICS[name]
 
 
 def list_metrics() -> list[str]:

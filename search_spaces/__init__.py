@@ -42,6 +42,17 @@ def register_search_space(name: str) -> Callable[[T], T]:
     return decorator
 
 
+def unregister_search_space(name: str) -> None:
+    """Remove a registered search space (tests and examples register temporary ones).
+
+    Raises:
+        KeyError: no space of that name.
+    """
+    if name not in _REGISTRY:
+        raise KeyError(f"no search space named {name!r} is registered")
+    del _REGISTRY[name]
+
+
 def _load_entry_points() -> None:
     """Import third-party spaces from the ``ntknas.search_spaces`` entry-point group once."""
     global _entry_points_loaded
@@ -86,4 +97,5 @@ __all__ = [
     "create_search_space",
     "list_search_spaces",
     "register_search_space",
+    "unregister_search_space",
 ]

@@ -207,7 +207,7 @@ class NBMacroSpace(SearchSpace):
 
         Example:
             >>> NBMacroSpace().canonical("10201001").arch
-            '12001000'
+            '10210010'
         """
         choices = self.choices(spec)
         out: list[int] = []

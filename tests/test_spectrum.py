@@ -115,3 +115,21 @@ def test_kernel_level_metrics_plug_in_by_name():
         )
     K = torch.tensor([[2.0, 0.5], [0.5, 1.0]])
     assert spectrum(K)["test_max_offdiag"] == pytest.approx(0.5)
+
+
+def test_registries_take_temporary_entries_back():
+    import search_spaces
+    from ntknas.score import ScoreRule, list_scores, register_score, unregister_score
+    from ntknas.spectrum import register_metric, unregister_metric
+
+    before = (list_metrics(), list_scores(), search_spaces.list_search_spaces())
+    register_metric("temporary_top", direction="maximize")(lambda ev: float(ev[-1]))
+    register_score(ScoreRule("temporary-rule", {"params": "maximize"}))
+    search_spaces.register_search_space("temporary_space")(lambda **_: None)
+    unregister_metric("temporary_top")
+    unregister_score("temporary-rule")
+    search_spaces.unregister_search_space("temporary_space")
+    assert (list_metrics(), list_scores(), search_spaces.list_search_spaces()) == before
+    for remove in (unregister_metric, unregister_score, search_spaces.unregister_search_space):
+        with pytest.raises(KeyError, match="temporary"):
+            remove("temporary")
