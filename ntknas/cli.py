@@ -125,6 +125,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(summary)
         return 0
+    if summary.get("created"):
+        return 0
     import csv
     from pathlib import Path
 
@@ -159,6 +161,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
         config, args.storage, args.study_name, create=not args.join_only, workers=args.workers
     )
     n_trials = args.n_trials or int(study.user_attrs.get("ntknas:n_trials", config.study.n_trials))
+    if n_trials < 1:
+        raise UsageError(f"--n-trials must be >= 1, got {n_trials}")
     log_file = open(args.log, "a") if args.log else None  # noqa: SIM115
 
     def on_trial(trial) -> None:

@@ -304,8 +304,13 @@ def validate_config(config: Config, source: str = "<config>") -> None:
             "must be true (or null): the objectives need the probe signals "
             "(naswot, feature/backward decorrelation, kernel alignment)",
         )
+    if config.study.n_trials < 0:
+        raise bad(
+            "study.n_trials",
+            f"must be >= 0 (0: create the study for workers and score nothing), "
+            f"got {config.study.n_trials}",
+        )
     positives = {
-        "study.n_trials": config.study.n_trials,
         "study.batch": config.study.batch,
         "study.workers": config.study.workers,
         "scorer.batch_size": config.scorer.batch_size,

@@ -209,3 +209,23 @@ def test_search_with_enqueue_and_screen_to_train(tmp_path, capsys):
 
     train = optuna.load_study(study_name="st-train", storage=f"sqlite:///{tmp_path / 's.db'}")
     assert all("ntknas:screen_trial" in t.user_attrs for t in train.trials)
+
+
+def test_readme_creates_a_study_for_workers_with_n_trials_0(tmp_path, capsys):
+    """The README's multi-worker recipe: `search ... study.n_trials=0`, then workers."""
+    import optuna
+
+    storage = f"sqlite:///{tmp_path / 'w.db'}"
+    common = ["space.options={cells: 1}", "scorer.batch_size=4"]
+    argv = ["search", "--storage", storage, "--study-name", "shared", "study.n_trials=0"]
+    assert main([*argv, *common]) == 0
+    assert "created" in capsys.readouterr().out
+    study = optuna.load_study(study_name="shared", storage=storage)
+    assert len(study.trials) == 0 and "ntknas:n_trials" not in study.user_attrs
+    worker = ["worker", "--storage", storage, "--study-name", "shared", "--n-trials", "3"]
+    assert main([*worker, "--join-only", "--workers", "1", *common]) == 0
+    complete = optuna.load_study(study_name="shared", storage=storage).get_trials(
+        states=(optuna.trial.TrialState.COMPLETE,)
+    )
+    assert len(complete) == 3
+    assert main(["search", "study.n_trials=-1"]) == 2

@@ -71,7 +71,7 @@ def test_bad_config_names_key_and_file(tmp_path, content, message):
         ("space.name=nope", "unknown search space 'nope'"),
         ("space.options={cells: 0}", "'cells' must be a positive integer"),
         ("scorer.data=mnist", "unknown data source 'mnist'"),
-        ("study.n_trials=0", "'study.n_trials' must be >= 1"),
+        ("study.n_trials=-2", "'study.n_trials' must be >= 0 .0: create the study"),
         # kernel regression (ntk-agg-v2 needs it) needs held-out images and a scalar kernel
         (["study.objectives=[ntk-agg-v2]", "scorer.heldout=0"], "'scorer.heldout' must be > 0"),
         ("scorer.heldout=-3", "'scorer.heldout' must be >= 0"),

@@ -106,7 +106,8 @@ def open_study(
         study.set_user_attr("ntknas:objectives", objectives)
         study.set_user_attr("ntknas:space", config.space.name)
         study.set_user_attr("ntknas:space_options", config.space.options)
-        study.set_user_attr("ntknas:n_trials", config.study.n_trials)
+        if config.study.n_trials > 0:  # 0 creates the study; workers bring their count
+            study.set_user_attr("ntknas:n_trials", config.study.n_trials)
     return study
 
 
@@ -132,6 +133,12 @@ def run_search(
     name = study_name or config.study.name
     storage = storage if storage is not None else config.study.storage
     study = open_study(config, storage, name, workers=1)
+    if config.study.n_trials == 0:
+        log(
+            f"study {name!r} created in {storage or 'memory'} with no trials; join it with "
+            f"ntknas worker --storage ... --study-name {name} --n-trials N"
+        )
+        return {"study": name, "created": True, "complete": 0, "folder": None}
     log(f"study {name!r}: {config.study.n_trials} architectures from {parts.space!r}")
     log(
         f"probe data: {describe(config.scorer.data, config.scorer.data_dir)}, "
