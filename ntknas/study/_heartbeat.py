@@ -3,26 +3,80 @@
 Optuna records heartbeats and fails stale trials only inside ``Study.optimize``. ntknas asks and
 tells itself, so it beats for its running trials here, and fails the trials of workers that died
 (with or without a first heartbeat) so that they are retried.
+
+Storages without heartbeats (Optuna's Journal file, shared by processes on one host) get the
+same recovery from the trial's owner: :func:`ask` records the host, process id and process start
+time of the worker that runs it (``ntknas:owner``), and :func:`fail_stale` fails and retries the
+RUNNING trials whose owner on this host no longer exists.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime
+import os
+import socket
 import threading
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 
+OWNER_ATTR = "ntknas:owner"
+
+#: How many times a dead worker's trial is retried (as the heartbeat storages' callback does).
+MAX_RETRY = 3
+
+
+def _process_start(pid: int) -> str | None:
+    """The start time of process ``pid`` (clock ticks since boot, Linux), None if it does not
+    exist or cannot be read; with the pid it names a process even after its pid is reused."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def this_process() -> dict[str, Any]:
+    """Host, pid and start time of the running process (the owner of the trials it asks)."""
+    pid = os.getpid()
+    return {"host": socket.gethostname(), "pid": pid, "start": _process_start(pid)}
+
+
+def owner_alive(owner: dict[str, Any]) -> bool | None:
+    """Whether the process that owns a trial still runs: True/False on this host, None when the
+    owner is elsewhere (or unknown) and cannot be checked from here."""
+    if not isinstance(owner, dict) or owner.get("host") != socket.gethostname():
+        return None
+    pid = owner.get("pid")
+    if not isinstance(pid, int):
+        return None
+    start = _process_start(pid)
+    if start is not None:
+        return owner.get("start") in (None, start)
+    if Path("/proc/self/stat").exists():
+        return False  # /proc is readable and the process is not there
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
 
 def ask(study: optuna.Study) -> optuna.Trial:
-    """``study.ask()`` without Optuna's warning that heartbeats belong to ``Study.optimize``:
-    the caller runs the trial under :func:`heartbeats`."""
+    """``study.ask()`` without Optuna's warning that heartbeats belong to ``Study.optimize`` (the
+    caller runs the trial under :func:`heartbeats`); the trial records its owner process."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
-        return study.ask()
+        trial = study.ask()
+    trial.set_user_attr(OWNER_ATTR, this_process())
+    return trial
 
 
 @contextlib.contextmanager
@@ -53,14 +107,36 @@ def heartbeats(study: optuna.Study, trial_ids: list[int]) -> Iterator[None]:
 
 
 def fail_stale(study: optuna.Study) -> None:
-    """Fail stale RUNNING trials (Optuna's check, then the never-beaten ones), handing
-    them to the retry callback; nothing without heartbeats."""
+    """Fail the RUNNING trials of dead workers and retry them: with heartbeats, Optuna's check
+    and then the never-beaten trials; without (a Journal file), the trials whose owner process
+    on this host has exited."""
     storage = study._storage
     if getattr(storage, "get_heartbeat_interval", lambda: None)():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)
             _fail_unbeaten(study)
+    else:
+        _fail_orphaned(study)
+
+
+def _fail_orphaned(study: optuna.Study) -> None:
+    """Fail and retry RUNNING trials whose owner process (``ntknas:owner``) has exited."""
+    storage = study._storage
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if owner_alive(t.user_attrs.get(OWNER_ATTR)) is not False:
+            continue
+        try:
+            failed = storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # another worker got there first
+        if failed:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                retry(study, storage.get_trial(t._trial_id))
 
 
 def trials_without_heartbeat(storage: object, trial_ids: list[int]) -> set[int]:

@@ -232,3 +232,89 @@ def test_trial_of_a_worker_killed_before_its_first_heartbeat_is_failed_and_retri
     assert states[beating.number] == TrialState.RUNNING
     retried = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.WAITING]
     assert len(retried) == 1 and orphan.number in retried[0].system_attrs["retry_history"]
+
+
+def test_journal_trial_of_a_dead_owner_is_failed_and_retried(tmp_path):
+    """A Journal file has no heartbeats: the trial's owner process (host, pid, start time)
+    tells a dead worker's trial from a live one."""
+    from ntknas.study._heartbeat import OWNER_ATTR, ask, fail_stale, this_process
+
+    storage = create_storage(f"journal:{tmp_path / 'owner.journal'}")
+    study = optuna.create_study(storage=storage, study_name="owners")
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    orphan = ask(study)
+    orphan.suggest_int("x", 0, 9)
+    orphan.set_user_attr(OWNER_ATTR, {**this_process(), "pid": int(dead.stdout), "start": "0"})
+    reused = ask(study)  # a live pid whose start time differs: the pid was reused, owner dead
+    reused.set_user_attr(OWNER_ATTR, {**this_process(), "start": "1"})
+    alive = ask(study)  # this process
+    elsewhere = ask(study)
+    elsewhere.set_user_attr(OWNER_ATTR, {**this_process(), "host": "another-host"})
+    fail_stale(study)
+    states = {t.number: t.state for t in study.get_trials(deepcopy=False)}
+    assert states[orphan.number] == states[reused.number] == TrialState.FAIL
+    assert states[alive.number] == states[elsewhere.number] == TrialState.RUNNING
+    retries = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.WAITING]
+    assert sorted(t.system_attrs["retry_history"][-1] for t in retries) == [
+        orphan.number,
+        reused.number,
+    ]
+    assert [t.params for t in retries if orphan.number in t.system_attrs["retry_history"]] == [
+        orphan.params
+    ]
+    fail_stale(study)  # nothing more to do: no duplicate retries
+    assert len([t for t in study.get_trials(deepcopy=False) if t.state == TrialState.WAITING]) == 2
+
+
+def test_journal_worker_killed_and_restarted(tmp_path):
+    """The issue's recipe: two workers on a Journal file, one killed with SIGKILL, the other
+    finishes, a restarted worker re-runs the dead worker's trials; the study ends with the
+    requested number of COMPLETE trials and nothing RUNNING."""
+    n_trials = 16
+    storage_url = f"journal:{tmp_path / 'kill.journal'}"
+    config = _config_file(tmp_path, n_trials=n_trials, batch=1)
+    open_study(load_config(config), storage_url, "kill", workers=2)
+    storage = create_storage(storage_url, workers=2)
+    logs = [tmp_path / f"w{i}.log" for i in range(3)]
+    first = _worker(config, storage_url, "kill", logs[0], workers=2)
+    second = _worker(config, storage_url, "kill", logs[1], workers=2)
+    study = optuna.load_study(study_name="kill", storage=storage)
+    deadline = time.time() + 120
+    victim_running = False
+    while time.time() < deadline and not victim_running:
+        trials = study.get_trials(deepcopy=False)
+        done = sum(t.state == TrialState.COMPLETE for t in trials)
+        victim_running = done >= 3 and any(
+            t.state == TrialState.RUNNING
+            and t.user_attrs.get("ntknas:owner", {}).get("pid") == first.pid
+            for t in trials
+        )
+        time.sleep(0.02)
+    assert victim_running, "the first worker never held a running trial"
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    out, err = second.communicate(timeout=300)
+    assert second.returncode == 0, err
+    third = _worker(config, storage_url, "kill", logs[2], workers=2)
+    out, err = third.communicate(timeout=300)
+    assert third.returncode == 0, err
+    study = optuna.load_study(study_name="kill", storage=storage)
+    _check_accounting(study, n_trials, logs)
+    trials = study.get_trials(deepcopy=False)
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+    failed_dead = [
+        t
+        for t in trials
+        if t.state == TrialState.FAIL
+        and t.user_attrs.get("ntknas:owner", {}).get("pid") == first.pid
+    ]
+    assert failed_dead and all(
+        any(t.number in u.system_attrs.get("retry_history", []) for u in trials)
+        for t in failed_dead
+    )
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(complete) >= n_trials - sum(
+        1 for t in trials if t.state == TrialState.FAIL and "ntknas:fail_reason" in t.user_attrs
+    )
