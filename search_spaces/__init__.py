@@ -16,6 +16,7 @@ from importlib.metadata import entry_points
 from typing import Any, TypeVar
 
 from search_spaces.base import ArchSpec, Cost, SearchSpace, count_flops, count_parameters
+from search_spaces.builder import BuilderError, BuilderSpace, from_builder
 
 ENTRY_POINT_GROUP = "ntknas.search_spaces"
 
@@ -75,14 +76,45 @@ def list_search_spaces(pattern: str = "*") -> list[str]:
 
 def create_search_space(name: str, **options: Any) -> SearchSpace:
     """Create the search space ``name`` with its options (ranges); see each space's docstring.
+    ``module:function`` imports a SearchSpace class, or a define-by-run ``build(trial)``
+    function that :func:`from_builder` wraps.
 
     Raises:
         ValueError: unknown name (the message lists the known ones) or a bad option.
     """
     _load_entry_points()
+    if name not in _REGISTRY and ":" in name:
+        return _from_import_path(name, **options)
     if name not in _REGISTRY:
-        raise ValueError(f"unknown search space {name!r}; known: {', '.join(sorted(_REGISTRY))}")
+        raise ValueError(
+            f"unknown search space {name!r}; known: {', '.join(sorted(_REGISTRY))}, "
+            "or module:function naming a SearchSpace class or a build(trial) function"
+        )
     return _REGISTRY[name](**options)
+
+
+def _from_import_path(path: str, **options: Any) -> SearchSpace:
+    """``package.module:attr``: a SearchSpace class / factory, or a define-by-run
+    ``build(trial)`` function (wrapped with :func:`from_builder`, named by the path)."""
+    import importlib
+    import inspect
+
+    module_name, _, attr = path.partition(":")
+    try:
+        target = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as error:
+        raise ValueError(f"search space {path!r} cannot be imported: {error}") from None
+    if inspect.isclass(target) and issubclass(target, SearchSpace):
+        return target(**options)
+    if callable(target):
+        shape = options.pop("input_shape", (3, 32, 32))
+        if options:
+            raise ValueError(
+                f"unknown option {next(iter(options))!r} for builder space {path!r}; "
+                "allowed: input_shape"
+            )
+        return from_builder(target, name=path, input_shape=tuple(shape))
+    raise ValueError(f"search space {path!r} is neither a SearchSpace class nor a builder")
 
 
 # Built-in spaces register themselves on import.
@@ -90,11 +122,14 @@ from search_spaces import autoformer, cnn, nb101, nb201, nbmacro, pit, resnet, v
 
 __all__ = [
     "ArchSpec",
+    "BuilderError",
+    "BuilderSpace",
     "Cost",
     "SearchSpace",
     "count_flops",
     "count_parameters",
     "create_search_space",
+    "from_builder",
     "list_search_spaces",
     "register_search_space",
     "unregister_search_space",
