@@ -348,15 +348,18 @@ class PrescreenSampler(optuna.samplers.BaseSampler):
             self.base_sampler.before_trial(study, trial)
         if "fixed_params" in trial.system_attrs:
             return  # an enqueued trial keeps what it was given
-        draw = self.draw(study, trial)
+        errors: list[str] = []
+        draw = self.draw(study, trial, errors)
         shared = self.shared_scores(study)
         scored = shared.ensure(draw)
+        storage = study._storage
+        if errors:
+            storage.set_trial_user_attr(trial._trial_id, ATTR + "errors", errors[:5])
         if not scored:
-            return  # every candidate is being scored elsewhere: the base sampler decides
+            return  # no candidate could be scored here: the base sampler decides
         values = shared.values([s.hash for s in scored])
         best = max(scored, key=lambda s: values[s.hash])
         self._fixed[trial._trial_id] = self.space.trial_params(best)
-        storage = study._storage
         storage.set_trial_user_attr(trial._trial_id, ATTR + "arch", best.arch)
         storage.set_trial_user_attr(trial._trial_id, ATTR + "hash", best.hash)
         storage.set_trial_user_attr(trial._trial_id, ATTR + "score", values[best.hash])
@@ -372,8 +375,13 @@ class PrescreenSampler(optuna.samplers.BaseSampler):
             self.base_sampler.after_trial(study, trial, state, values)
 
     # --------------------------------------------------------------- candidates
-    def draw(self, study: optuna.Study, trial: FrozenTrial) -> list[ArchSpec]:
-        """Up to K distinct candidates that no trial of ``study`` was given yet."""
+    def draw(
+        self, study: optuna.Study, trial: FrozenTrial, errors: list[str] | None = None
+    ) -> list[ArchSpec]:
+        """Up to K distinct candidates that no trial of ``study`` was given yet (the base
+        sampler's proposals; random draws once it keeps proposing architectures already tried);
+        a proposal the space refuses (a builder that raises) is skipped and its reason added to
+        ``errors``."""
         seen = {
             t.user_attrs.get(ATTR + "hash")
             for t in study.get_trials(deepcopy=False)
@@ -383,11 +391,16 @@ class PrescreenSampler(optuna.samplers.BaseSampler):
         attempts = 0
         while len(out) < self.candidates and attempts < 20 * self.candidates:
             attempts += 1
-            if self.base_sampler is not None:
-                proposal = _ProposalTrial(self.base_sampler, study, trial)
-                spec = self.space.suggest(proposal)
-            else:
-                spec = self.space.sample(self._rng)
+            try:
+                if self.base_sampler is not None and attempts <= 10 * self.candidates:
+                    proposal = _ProposalTrial(self.base_sampler, study, trial)
+                    spec = self.space.suggest(proposal)
+                else:
+                    spec = self.space.sample(self._rng)
+            except ValueError as error:  # BuilderError included
+                if errors is not None:
+                    errors.append(f"{type(error).__name__}: {str(error).strip()[:200]}")
+                continue
             if spec.hash not in seen:
                 out.setdefault(spec.hash, spec)
         return list(out.values())

@@ -48,5 +48,3 @@ def unstable(trial) -> nn.Module:
     _calls["n"] += 1
     trial.suggest_int(f"p{_calls['n']}", 1, 3)
     return nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 10))
-
-
