@@ -58,10 +58,18 @@ class SharedScores:
         scorer: computes a :class:`~ntknas.scorer.ScoreResult` per architecture.
         score: what ranks them: a combined score (ranked within the population of every
             architecture scored so far) or a single metric / proxy (by its direction).
+        name: the companion study's name (default ``<study name>.ntknas-scores``); studies
+            that name the same one share their scores (same space and scorer settings).
     """
 
     def __init__(
-        self, study: optuna.Study, space: SearchSpace, scorer: NTKScorer, score: str
+        self,
+        study: optuna.Study,
+        space: SearchSpace,
+        scorer: NTKScorer,
+        score: str,
+        *,
+        name: str | None = None,
     ) -> None:
         scorer.check_computes([score])
         self.space = space
@@ -72,7 +80,7 @@ class SharedScores:
         self.local: dict[str, dict[str, Any]] = {}
         self.scored_here: list[str] = []
         self.study = optuna.create_study(
-            study_name=study.study_name + SCORES_SUFFIX,
+            study_name=name or study.study_name + SCORES_SUFFIX,
             storage=study._storage,
             load_if_exists=True,
         )
@@ -272,6 +280,8 @@ class PrescreenSampler(optuna.samplers.BaseSampler):
         base_sampler: proposes candidates and samples the other parameters.
         score: combined score or metric that ranks candidates (default: the package's).
         seed: seeds the random candidate draws.
+        scores_name: the study that keeps the scores (default ``<study>.ntknas-scores``);
+            several studies on one space and scorer can share one.
 
     Example:
         >>> import optuna, search_spaces
@@ -295,6 +305,7 @@ class PrescreenSampler(optuna.samplers.BaseSampler):
         base_sampler: optuna.samplers.BaseSampler | None = None,
         score: str = DEFAULT_SCORE,
         seed: int | None = None,
+        scores_name: str | None = None,
     ) -> None:
         if not isinstance(candidates, int) or candidates < 1:
             raise ValueError(f"candidates must be a positive integer, got {candidates!r}")
@@ -308,6 +319,7 @@ class PrescreenSampler(optuna.samplers.BaseSampler):
         self._fallback = optuna.samplers.RandomSampler(seed=seed)
         self._fixed: dict[int, dict[str, Any]] = {}
         self._scores: dict[str, SharedScores] = {}
+        self.scores_name = scores_name
 
     def shared_scores(self, study: optuna.Study) -> SharedScores:
         """The shared score store of ``study`` (created on first use)."""
