@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import os
 import time
 from collections.abc import Sequence
@@ -23,6 +24,7 @@ from ntknas.ntk import (
     contract_full,
     empirical_ntk,
     layerwise_ntk,
+    logits_of,
 )
 from ntknas.ntk._engine import _check_choice as check_choice
 from ntknas.proxies import (
@@ -42,6 +44,41 @@ LAYER_METRICS: tuple[str, ...] = (
     "layer_lambda_min_cosine_all",
     "lambda_min_cosine_all",
 )
+
+
+def input_independent(
+    model: nn.Module, x: torch.Tensor, output: OutputSelector = None
+) -> str | None:
+    """Why a network's logits do not depend on its input (every probe image gives the same
+    logits, e.g. a NAS-Bench-201 cell whose input is cut off), or None when they do. One
+    no-grad forward with BatchNorm on the batch's statistics; the model is unchanged.
+
+    Example:
+        >>> input_independent(nn.Linear(3, 2), torch.randn(4, 3)) is None
+        True
+        >>> input_independent(nn.Sequential(nn.Linear(3, 2), nn.ZeroPad1d(0), nn.Linear(2, 2)).eval(),
+        ...                   torch.zeros(4, 3))
+        'the logits do not depend on the input: every probe image gives the same logits'
+    """
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    flags = {m: m.training for m in model.modules()}
+    try:
+        with torch.no_grad():
+            model.train()
+            for m in model.modules():
+                if isinstance(m, nn.modules.dropout._DropoutNd):
+                    m.eval()
+            out = logits_of(model(x), output).to(torch.float64)
+    finally:
+        model.load_state_dict(state)
+        for m, flag in flags.items():
+            m.training = flag
+    if not torch.isfinite(out).all():
+        return "the logits are not finite on the probe images"
+    spread = (out - out.mean(dim=0, keepdim=True)).abs().max()
+    if x.shape[0] > 1 and float(spread) <= 1e-6 * max(float(out.abs().max()), 1e-30):
+        return "the logits do not depend on the input: every probe image gives the same logits"
+    return None
 
 
 def resolve_device(device: str) -> torch.device:
@@ -81,6 +118,9 @@ FORWARD_PROXIES: tuple[str, ...] = ("naswot", "feature_decorrelation", "backward
 #: What ``proxies=True`` adds: the probe signals and the probe kernel's label alignment.
 SCORER_PROXIES: tuple[str, ...] = (*FORWARD_PROXIES, "kernel_alignment")
 
+#: What a score can read without the kernel pass.
+KERNEL_FREE: tuple[str, ...] = (*FORWARD_PROXIES, "params", "flops")
+
 #: What ``heldout`` > 0 adds: NTK kernel regression on held-out images.
 KERNEL_REGRESSION: tuple[str, ...] = ("krr_accuracy", "krr_loss")
 
@@ -115,6 +155,11 @@ class NTKScorer:
         output: where the logits are in the networks' output when it holds several tensors (an
             index, a key or a callable; e.g. ``1`` for ``(features, logits)``); see
             :func:`ntknas.ntk.logits_of`.
+        needs: the objectives / metrics the caller reads; when none of them needs the kernel
+            (the default score reads only the probe signals), :meth:`score_model` skips the
+            kernel pass and computes the probe signals, #params and FLOPs alone (a network
+            whose logits do not depend on its input is then flagged degenerate). None: compute
+            everything the settings allow.
         proxies: also compute the cheap non-spectral signals: ``naswot`` (activation-pattern
             expressivity) and ``feature_decorrelation`` (channel correlation at the
             rectifiers) from one extra no-grad forward, ``backward_decorrelation`` (channel
@@ -151,6 +196,7 @@ class NTKScorer:
         image_size: int | None = None,
         num_classes: int | None = None,
         output: OutputSelector = None,
+        needs: Sequence[str] | None = None,
     ) -> None:
         for name, value, allowed in (
             ("kernel", kernel, KERNELS),
@@ -193,6 +239,9 @@ class NTKScorer:
         self._num_classes = num_classes
         check_output_selector(output)
         self.output = output
+        self.needs = tuple(needs) if needs is not None else None
+        if self.needs is not None:
+            self.check_computes(self.needs)
         self._heldout_batch: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def _resized(self, x: torch.Tensor) -> torch.Tensor:
@@ -265,10 +314,18 @@ class NTKScorer:
         theta = sum(t.to(torch.float64) for t in layers.values()).to(x.dtype)
         return theta, layers
 
+    def kernel_needed(self) -> bool:
+        """Whether a score needs the kernel pass (see ``needs``)."""
+        if self.needs is None:
+            return True
+        return bool(metrics_needed(self.needs) - set(KERNEL_FREE))
+
     def score_model(self, model: nn.Module, *, arch: str = "", arch_hash: str = "") -> ScoreResult:
         """Score an already built model (moved to the scorer's device)."""
         start = time.perf_counter()
         model = model.to(self.device)
+        if not self.kernel_needed():
+            return self._probe_result(model, arch, arch_hash, start)
         t0 = time.perf_counter()
         K_all, layers = self._kernels_of(model)
         if self.device.type == "cuda":
@@ -343,6 +400,37 @@ class NTKScorer:
             reason=spec.reason,
             score=score,
             params=params,
+            flops=flops,
+            seconds=time.perf_counter() - start,
+            phases=phases,
+        )
+
+    def _probe_result(
+        self, model: nn.Module, arch: str, arch_hash: str, start: float
+    ) -> ScoreResult:
+        """The probe signals, #params and FLOPs without a kernel pass."""
+        phases: dict[str, float] = {}
+        metrics: dict[str, float] = {}
+        if metrics_needed(self.needs or ()) & set(FORWARD_PROXIES):
+            metrics.update(self.forward_proxies(model, phases))
+        t = time.perf_counter()
+        reason = input_independent(model, self.probe[0], self.output)
+        phases["input_check"] = time.perf_counter() - t
+        t = time.perf_counter()
+        flops = count_flops(model, tuple(self.probe[0].shape[1:]))
+        phases["flops"] = time.perf_counter() - t
+        values = [v for k, v in metrics.items() if k in metrics_needed(self.needs or ())]
+        if reason is None and any(not math.isfinite(v) for v in values):
+            reason = "a probe signal is not finite"
+        score = None if reason is not None else metrics.get(self.metric)
+        return ScoreResult(
+            arch=arch,
+            hash=arch_hash,
+            metrics=metrics,
+            degenerate=reason is not None,
+            reason=reason,
+            score=score,
+            params=count_parameters(model),
             flops=flops,
             seconds=time.perf_counter() - start,
             phases=phases,

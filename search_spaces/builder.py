@@ -25,7 +25,6 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-import optuna
 from torch import nn
 
 from search_spaces.base import ArchSpec, SearchSpace
@@ -45,16 +44,21 @@ def _canonical(params: dict[str, Any]) -> str:
     return json.dumps(params, sort_keys=True, separators=(",", ":"))
 
 
-class _ReplayTrial(optuna.trial.FixedTrial):
-    """A ``FixedTrial`` that remembers which parameters the builder asked for."""
+def _replay_trial(params: dict[str, Any]) -> Any:
+    """A ``FixedTrial`` that remembers which parameters the builder asked for (Optuna is
+    imported here: the search spaces themselves do not need it)."""
+    import optuna
 
-    def __init__(self, params: dict[str, Any]) -> None:
-        super().__init__(params)
-        self.asked: list[str] = []
+    class ReplayTrial(optuna.trial.FixedTrial):
+        def __init__(self, values: dict[str, Any]) -> None:
+            super().__init__(values)
+            self.asked: list[str] = []
 
-    def _suggest(self, name: str, distribution: Any) -> Any:
-        self.asked.append(name)
-        return super()._suggest(name, distribution)
+        def _suggest(self, name: str, distribution: Any) -> Any:
+            self.asked.append(name)
+            return super()._suggest(name, distribution)
+
+    return ReplayTrial(params)
 
 
 class BuilderSpace(SearchSpace):
@@ -88,9 +92,11 @@ class BuilderSpace(SearchSpace):
         label = getattr(self.builder, "__qualname__", repr(self.builder))
         try:
             model = self.builder(trial, **kwargs)
-        except (optuna.TrialPruned, BuilderError):
+        except BuilderError:
             raise
-        except Exception as error:  # noqa: BLE001 - any failure of user code names the builder
+        except Exception as error:
+            if type(error).__name__ == "TrialPruned":  # the user's builder prunes: let it
+                raise
             first = str(error).strip().splitlines()[0] if str(error).strip() else ""
             raise BuilderError(
                 f"builder {label!r} of space {self.name!r} raised {type(error).__name__}: {first}"
@@ -113,6 +119,8 @@ class BuilderSpace(SearchSpace):
     def sample(self, rng: random.Random | int | None = None) -> ArchSpec:
         """Run the builder on a throwaway trial of an in-memory study with a seeded
         ``RandomSampler``."""
+        import optuna
+
         seed = self._rng(rng).randrange(2**31)
         verbosity = optuna.logging.get_verbosity()
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "study created" line per draw
@@ -144,7 +152,7 @@ class BuilderSpace(SearchSpace):
         the spec lacks, or leaves one of its parameters unasked, raises :class:`BuilderError`
         naming it."""
         params = self.params(spec)
-        trial = _ReplayTrial(params)
+        trial = _replay_trial(params)
         try:
             model = self._call(trial, num_classes)
         except BuilderError as error:

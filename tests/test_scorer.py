@@ -104,3 +104,35 @@ def test_score_kernels_equals_one_scorer_per_kernel():
             assert result.metrics[name] == pytest.approx(alone.metrics[name], rel=1e-3), name
     with pytest.raises(ValueError, match="kernel='full'"):
         NTKScorer(batch_size=4).score_kernels(space, spec, ["sum"])
+
+
+def test_a_kernel_free_score_skips_the_kernel_and_agrees_with_the_full_scorer():
+    import search_spaces
+
+    space = search_spaces.create_search_space("nb201", cells=1)
+    spec = space.sample(2)
+    full = NTKScorer(batch_size=8, proxies=True).score(space, spec)
+    cheap_scorer = NTKScorer(batch_size=8, proxies=True, needs=["ntk-agg-v4"])
+    assert not cheap_scorer.kernel_needed()
+    cheap = cheap_scorer.score(space, spec)
+    assert "ntk" not in cheap.phases and "cond" not in cheap.metrics
+    for name in ("naswot", "feature_decorrelation", "backward_decorrelation"):
+        assert cheap.metrics[name] == pytest.approx(full.metrics[name], rel=1e-6)
+    assert (cheap.params, cheap.flops) == (full.params, full.flops)
+    assert NTKScorer(batch_size=8, proxies=True, needs=["ntk-agg-v4", "log_cond"]).kernel_needed()
+
+
+def test_a_network_whose_output_ignores_the_input_is_flagged_without_a_kernel():
+    import search_spaces
+
+    space = search_spaces.create_search_space("nb201", cells=1)
+    cut = "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|skip_connect~2|"  # input cut off
+    r = NTKScorer(batch_size=8, proxies=True, needs=["ntk-agg-v4"]).score(space, cut)
+    assert r.degenerate and "do not depend on the input" in r.reason
+    ok = NTKScorer(batch_size=8, proxies=True, needs=["ntk-agg-v4"]).score(space, space.sample(0))
+    assert not ok.degenerate and ok.reason is None
+
+
+def test_needs_that_the_settings_cannot_provide_are_refused():
+    with pytest.raises(ValueError, match="needs backward_decorrelation"):
+        NTKScorer(needs=["ntk-agg-v4"])
