@@ -19,7 +19,9 @@ from ntknas.versions import versions
 
 def ranking_rows(study: optuna.Study, metric: str | None = None) -> list[dict[str, Any]]:
     """One row per architecture: completed trials ranked by ``metric`` (default: the study's
-    first objective), then failed trials (no rank) with their reason.
+    first objective; a combined score ranks the final population), the Pareto front first in a
+    multi-objective study, then failed trials (no rank) with their reason. The one ranking of a
+    study: ``ranking.csv``, :func:`~ntknas.study.top_trials` and the reports use it.
 
     Example:
         >>> rows = ranking_rows(optuna.create_study())
@@ -63,7 +65,11 @@ def ranking_rows(study: optuna.Study, metric: str | None = None) -> list[dict[st
         for row, value in zip(rows, aggregate(rows, metric)):
             row["score"] = float(value)
     rows.sort(
-        key=lambda r: (sign * r["score"] if r["score"] is not None else float("inf"), r["trial"])
+        key=lambda r: (
+            not r.get("pareto", False) if pareto else False,  # the Pareto front first
+            sign * r["score"] if r["score"] is not None else float("inf"),
+            r["trial"],
+        )
     )
     for i, row in enumerate(rows, start=1):
         row["rank"] = i

@@ -10,7 +10,6 @@ import torch
 from optuna.trial import TrialState
 
 from ntknas.data import ImageData
-from ntknas.spectrum import metric_direction
 from ntknas.study._objective import ATTR_PREFIX
 from ntknas.train import train_short
 from search_spaces import SearchSpace
@@ -23,33 +22,17 @@ class NotEnqueuedError(RuntimeError):
 def top_trials(
     study: optuna.Study, k: int, metric: str | None = None
 ) -> list[optuna.trial.FrozenTrial]:
-    """The ``k`` best completed trials of a screening study, one per architecture.
-
-    Single-objective studies rank by the objective; multi-objective ones by ``metric`` (default:
-    the first objective's metric, read from ``ntknas:<metric>``).
+    """The ``k`` best completed trials of a screening study, one per architecture, in the order
+    of the study's final ranking (:func:`~ntknas.study.ranking_rows`, the order of
+    ``ranking.csv``): a combined score ranks the whole final population (not the value each
+    trial had when it ran); a multi-objective study puts its Pareto front first, in the
+    ranking's order.
     """
-    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    if metric is None:
-        metric = study.user_attrs.get("ntknas:objectives", ["log_cond"])[0]
-    sign = 1.0 if metric_direction(metric) == "minimize" else -1.0
+    from ntknas.study._report import ranking_rows
 
-    def key(t: optuna.trial.FrozenTrial) -> tuple[float, int]:
-        value = t.user_attrs.get(ATTR_PREFIX + metric)
-        if value is None and len(t.values) == 1:
-            value = t.values[0]
-        return (sign * float(value) if value is not None else float("inf"), t.number)
-
-    seen: set[str] = set()
-    best = []
-    for t in sorted(trials, key=key):
-        h = t.user_attrs.get(ATTR_PREFIX + "hash")
-        if h in seen:
-            continue
-        seen.add(h)
-        best.append(t)
-        if len(best) == k:
-            break
-    return best
+    trials = {t.number: t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
+    ranked = [r for r in ranking_rows(study, metric) if r["rank"] is not None]
+    return [trials[r["trial"]] for r in ranked[:k]]
 
 
 def enqueue_top_k(
