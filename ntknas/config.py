@@ -54,7 +54,7 @@ class SpaceConfig:
 class ScorerConfig:
     data: str = "synthetic"
     data_dir: str | None = None
-    batch_size: int = 32
+    batch_size: int = 64  # the probe batch of every benchmark and of NTKScorer()
     kernel: str = "sum"
     bn: str = "frozen"
     params: str = "all"

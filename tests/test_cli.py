@@ -229,3 +229,26 @@ def test_readme_creates_a_study_for_workers_with_n_trials_0(tmp_path, capsys):
     )
     assert len(complete) == 3
     assert main(["search", "study.n_trials=-1"]) == 2
+
+
+def test_default_search_skips_the_kernel_and_reports_the_finalists_spectrum(tmp_path, capsys):
+    import csv
+
+    import optuna
+
+    storage = f"sqlite:///{tmp_path / 'f.db'}"
+    argv = ["search", "--output-dir", str(tmp_path), "--no-progress", "--storage", storage]
+    argv += ["--study-name", "f", "study.n_trials=6", "space.options={cells: 1}"]
+    argv += ["scorer.batch_size=8", "study.top_k=3", "study.objectives=[ntk-agg-v4]"]
+    assert main(argv) == 0
+    assert "NTK spectrum of the top 3 finalists" in capsys.readouterr().out
+    study = optuna.load_study(study_name="f", storage=storage)
+    for t in study.trials:  # screening computed the probe signals only
+        if t.state.name == "COMPLETE":
+            assert "ntknas:backward_decorrelation" in t.user_attrs
+            assert t.user_attrs.get("ntknas:log_cond") is None
+    with (tmp_path / "f" / "ranking.csv").open() as f:
+        rows = [r for r in csv.DictReader(f) if r["rank"]]
+    with_kernel = [r for r in rows if r["log_cond"]]
+    assert [r["rank"] for r in with_kernel] == [r["rank"] for r in rows[:3]]
+    assert all(float(r["effective_rank"]) > 0 for r in with_kernel)

@@ -16,6 +16,10 @@ from ntknas.spectrum import list_metrics, metric_direction
 from ntknas.study._objective import ATTR_PREFIX
 from ntknas.versions import versions
 
+#: Study user attribute: the NTK spectrum of the finalists (hash -> {metric: value}), computed
+#: after a screening whose score did not need the kernel.
+FINALISTS_ATTR = "ntknas:finalists"
+
 
 def ranking_rows(study: optuna.Study, metric: str | None = None) -> list[dict[str, Any]]:
     """One row per architecture: completed trials ranked by ``metric`` (default: the study's
@@ -35,6 +39,7 @@ def ranking_rows(study: optuna.Study, metric: str | None = None) -> list[dict[st
     if len(study.directions) > 1:
         pareto = {t.number for t in study.best_trials}
     rows, failed, seen = [], [], set()
+    finalists = json.loads(study.user_attrs.get(FINALISTS_ATTR, "{}"))
     for t in study.get_trials(deepcopy=False):
         attrs = t.user_attrs
         h = attrs.get(ATTR_PREFIX + "hash")
@@ -53,6 +58,8 @@ def ranking_rows(study: optuna.Study, metric: str | None = None) -> list[dict[st
             }
             for name in list_metrics() + list(PROXY_METRICS):
                 row[name] = attrs.get(ATTR_PREFIX + name)
+                if row[name] is None and name in finalists.get(h, {}):
+                    row[name] = finalists[h][name]
             if pareto:
                 row["pareto"] = t.number in pareto
             row["status"] = "COMPLETE"

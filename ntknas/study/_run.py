@@ -15,6 +15,7 @@ from ntknas.config import Config, scorer_needs
 from ntknas.data import describe
 from ntknas.score import list_scores
 from ntknas.scorer import NTKScorer
+from ntknas.spectrum import list_metrics
 from ntknas.study._objective import Budget, ScoreCache, objective_directions
 from ntknas.study._report import write_results
 from ntknas.study._samplers import create_sampler
@@ -52,6 +53,7 @@ def build_parts(config: Config) -> SearchParts:
         metric=config.study.objectives[0],
         heldout=heldout,
         proxies=proxies,
+        needs=list(config.study.objectives),  # the kernel pass only when an objective reads it
     )
     budget = Budget(config.study.budget.max_params, config.study.budget.max_flops)
     return SearchParts(space, scorer, list(config.study.objectives), budget)
@@ -181,11 +183,48 @@ def run_search(
         "cache_hits": cache.hits,
         "scored": cache.misses,
     }
+    finalists = config.study.top_k or 10
+    if not parts.scorer.kernel_needed():
+        t0 = time.perf_counter()
+        computed = finalist_spectra(study, parts.space, parts.scorer, finalists)
+        extra["finalist_spectra"] = {
+            "finalists": computed,
+            "seconds": round(time.perf_counter() - t0, 2),
+        }
+        log(f"NTK spectrum of the top {computed} finalists: {time.perf_counter() - t0:.1f} s")
     if config.train.top_k > 0:
         extra["training"] = run_training(config, study, parts.space, storage, log=log)
     summary = write_results(study, folder, config=config.to_dict(), extra=extra)
     summary["folder"] = str(folder)
     return summary
+
+
+def finalist_spectra(study: optuna.Study, space: SearchSpace, scorer: NTKScorer, k: int) -> int:
+    """The NTK spectrum (log κ, λmin, effective rank, ...) of the ranking's top ``k``, computed
+    once per finalist when the screening score did not need the kernel; kept in the study
+    (user attribute ``ntknas:finalists``, by architecture hash) so ``ranking.csv`` and
+    ``ntknas report`` show it. Returns how many finalists it computed."""
+    import copy
+    import json
+
+    from ntknas.study._report import FINALISTS_ATTR, ranking_rows
+
+    full = copy.copy(scorer)
+    full.needs = None
+    known = json.loads(study.user_attrs.get(FINALISTS_ATTR, "{}"))
+    done = 0
+    for row in [r for r in ranking_rows(study) if r["rank"] is not None][:k]:
+        if row["hash"] in known:
+            continue
+        result = full.score(space, row["arch"])
+        known[row["hash"]] = {
+            name: value
+            for name, value in result.metrics.items()
+            if name in list_metrics() and value is not None
+        }
+        done += 1
+    study.set_user_attr(FINALISTS_ATTR, json.dumps(known))
+    return done
 
 
 def run_training(
