@@ -534,8 +534,11 @@ def build_parser() -> argparse.ArgumentParser:
         )
         b.add_argument(
             "--proxies",
-            action="store_true",
-            help="also compute naswot, feature_decorrelation, backward_decorrelation and kernel_alignment (needed by the ntk-agg scores; ntk-agg-v1/v2 also need --heldout)",
+            action=argparse.BooleanOptionalAction,
+            default=True,
+            help="compute naswot, feature_decorrelation, backward_decorrelation and "
+            "kernel_alignment (on by default: the package's default score reads them; "
+            "--no-proxies for the kernel metrics alone; ntk-agg-v1/v2 also need --heldout)",
         )
         _add_scorer_options(b)
         b.add_argument("--output", default=None, help="write PREFIX.json and PREFIX.md")

@@ -241,3 +241,17 @@ def test_scorer_resizes_probe_images_to_the_network_input():
 def test_data_errors_are_data_errors(tmp_path):
     with pytest.raises(DataError, match="does not exist"):
         read_table(tmp_path / "missing.csv", "acc", space="nbmacro")
+
+
+def test_without_flags_the_table_reports_the_package_default_score(macro_table, capsys):
+    from ntknas.score import DEFAULT_SCORE
+
+    argv = ["bench", "table", "--space", "nbmacro", "--ground-truth", str(macro_table)]
+    argv += ["--target", "acc", "--batch-size", "4", "--json", "--n", "4"]
+    argv += [f"--space-option={k}={v}" for k, v in TINY_MACRO.items()]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["default_score"] == DEFAULT_SCORE and out["proxies"] is True
+    assert main([*argv, "--no-proxies"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["default_score"] == "log_cond" and DEFAULT_SCORE not in out["correlations"]
