@@ -116,6 +116,7 @@ def run_validate(
     :mod:`ntknas.theory.evolution`)."""
     parts = build_parts(config)
     space, scorer = parts.space, parts.scorer
+    scorer.needs = None  # validation correlates every metric, the kernel's included
     name = name or config.study.name
     k = n_archs or config.study.n_trials
     table: dict[str, float] = {}
