@@ -125,7 +125,19 @@ def main() -> None:
         for arm in curves:
             curves[arm].append(run_arm(arm, seed, space, accuracy, scorer, args))
             print(f"seed {seed} {arm}: best {curves[arm][-1][-1]:.2f}", flush=True)
+        report(curves, top, table, args, time.perf_counter() - started)  # after every seed
+
+
+def report(
+    curves: dict[str, list[list[float]]],
+    top: float,
+    table: Any,
+    args: argparse.Namespace,
+    seconds: float,
+) -> None:
+    """Print the regret table (and write it with ``--output``) for the seeds done so far."""
     checkpoints = [n for n in CHECKPOINTS if n <= args.trials]
+    seeds = len(curves["prescreen"])
     summary = {
         arm: {
             str(n): {
@@ -138,7 +150,7 @@ def main() -> None:
     }
     lines = [
         f"NAS-Bench-201 dev table ({len(table.archs)} cells, best {args.target} {top:.2f}); "
-        f"{args.seeds} seeds; PrescreenSampler: {args.candidates} TPE candidates per trial, "
+        f"{seeds} seeds; PrescreenSampler: {args.candidates} TPE candidates per trial, "
         f"default score on {args.data}, B={args.batch_size}",
         "",
         "| trials | TPE regret (median; per seed) | PrescreenSampler(TPE) regret (median; per seed) |",
@@ -151,15 +163,14 @@ def main() -> None:
             f"{b['regret_median']:.2f} ({', '.join(map(str, b['regret_per_seed']))}) |"
         )
     lines.append("")
-    lines.append(f"wall time {time.perf_counter() - started:.0f} s")
+    lines.append(f"wall time {seconds:.0f} s")
     text = "\n".join(lines)
-    print(text)
+    print(text, flush=True)
     if args.output:
         out = Path(args.output)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.with_suffix(".json").write_text(
-            json.dumps({"args": vars(args), "top": top, "summary": summary}, indent=2) + "\n"
-        )
+        blob = {"args": vars(args), "top": top, "seeds_done": seeds, "summary": summary}
+        out.with_suffix(".json").write_text(json.dumps(blob, indent=2) + "\n")
         command = "python scripts/prescreen_nb201_regret.py " + " ".join(
             f"{k} {v}" for k, v in vars(args).items()
         )

@@ -329,7 +329,7 @@ class PrescreenSampler(optuna.samplers.BaseSampler):
         """The shared score store of ``study`` (created on first use)."""
         if study.study_name not in self._scores:
             self._scores[study.study_name] = SharedScores(
-                study, self.space, self.scorer, self.score
+                study, self.space, self.scorer, self.score, name=self.scores_name
             )
         return self._scores[study.study_name]
 

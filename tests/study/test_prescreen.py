@@ -207,3 +207,22 @@ def test_two_workers_never_score_the_same_architecture_twice(tmp_path):
     # a trial whose candidates were all being scored by the other worker falls back to the
     # base sampler (no prescreen attributes); the others got a scored architecture
     assert len(archs) >= 3 and set(archs) <= set(complete)
+
+
+def test_studies_naming_one_score_store_share_it(tmp_path, nb201):
+    storage = create_storage(f"sqlite:///{tmp_path / 'shared.db'}")
+    runs = []
+    for name in ("first", "second"):
+        sampler = PrescreenSampler(
+            nb201,
+            NTKScorer(batch_size=4),
+            candidates=3,
+            score="log_cond",
+            seed=0,
+            scores_name="nb201-scores",
+        )
+        study = optuna.create_study(study_name=name, storage=storage, sampler=sampler)
+        study.optimize(lambda t: float(len(nb201.suggest(t).arch)), n_trials=2)
+        runs.append(sampler.shared_scores(study))
+    assert runs[0].study.study_name == runs[1].study.study_name == "nb201-scores"
+    assert runs[0].scored_here and runs[1].scored_here == []  # the same draws, scored once
