@@ -171,8 +171,9 @@ def report(
         out.parent.mkdir(parents=True, exist_ok=True)
         blob = {"args": vars(args), "top": top, "seeds_done": seeds, "summary": summary}
         out.with_suffix(".json").write_text(json.dumps(blob, indent=2) + "\n")
-        command = "python scripts/prescreen_nb201_regret.py " + " ".join(
-            f"{k} {v}" for k, v in vars(args).items()
+        options = {k: v for k, v in vars(args).items() if k != "table" and v is not None}
+        command = f"python scripts/prescreen_nb201_regret.py {args.table} " + " ".join(
+            f"--{k.replace('_', '-')} {v}" for k, v in options.items()
         )
         out.with_suffix(".md").write_text(f"```\n{command}\n```\n\n{text}\n")
 
