@@ -52,8 +52,8 @@ def conv_bn_relu(c_in: int, c_out: int, kernel: int) -> nn.Sequential:
     )
 
 
-def prune(matrix: Matrix, ops: Sequence[str]) -> tuple[Matrix, tuple[str, ...]] | None:
-    """Drop the vertices on no input→output path; None when the output is cut off."""
+def _reach(matrix: Matrix) -> tuple[set[int], set[int]]:
+    """The vertices reachable from the input, and those from which the output is reachable."""
     n = len(matrix)
     reach = {0}
     for v in range(1, n):
@@ -63,6 +63,13 @@ def prune(matrix: Matrix, ops: Sequence[str]) -> tuple[Matrix, tuple[str, ...]] 
     for v in range(n - 2, -1, -1):
         if any(matrix[v][w] and w in coreach for w in range(v + 1, n)):
             coreach.add(v)
+    return reach, coreach
+
+
+def prune(matrix: Matrix, ops: Sequence[str]) -> tuple[Matrix, tuple[str, ...]] | None:
+    """Drop the vertices on no input→output path; None when the output is cut off."""
+    n = len(matrix)
+    reach, coreach = _reach(matrix)
     keep = [v for v in range(n) if v in reach and v in coreach]
     if 0 not in keep or n - 1 not in keep:
         return None
@@ -72,15 +79,7 @@ def prune(matrix: Matrix, ops: Sequence[str]) -> tuple[Matrix, tuple[str, ...]] 
 
 def _on_path(matrix: Matrix, a: int, b: int) -> bool:
     """Whether edge a→b lies on an input→output path."""
-    n = len(matrix)
-    reach = {0}
-    for v in range(1, n):
-        if any(matrix[u][v] and u in reach for u in range(v)):
-            reach.add(v)
-    coreach = {n - 1}
-    for v in range(n - 2, -1, -1):
-        if any(matrix[v][w] and w in coreach for w in range(v + 1, n)):
-            coreach.add(v)
+    reach, coreach = _reach(matrix)
     return bool(matrix[a][b]) and a in reach and b in coreach
 
 
