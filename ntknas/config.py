@@ -22,6 +22,10 @@ class ConfigError(ValueError):
     """A configuration problem; the message names the key and the file."""
 
 
+#: Optuna samplers a config can name (``ntknas.study.create_sampler`` builds them).
+SAMPLERS: tuple[str, ...] = ("tpe", "random", "qmc", "nsga2", "bruteforce")
+
+
 @dataclass
 class BudgetConfig:
     max_params: int | None = None
@@ -253,7 +257,7 @@ def validate_config(config: Config, source: str = "<config>") -> None:
     """Check values beyond types (names, ranges), naming the key."""
     from ntknas.data import DataError, check_source
     from ntknas.ntk import BN_MODES, IMPLEMENTATIONS, KERNELS, PARAM_SETS
-    from ntknas.spectrum import objective_names
+    from ntknas.objectives import objective_names
 
     def bad(key: str, message: str) -> ConfigError:
         return ConfigError(f"{source}: key {key!r} {message}")
@@ -267,7 +271,6 @@ def validate_config(config: Config, source: str = "<config>") -> None:
     for key, (value, allowed) in choices.items():
         if value not in allowed:
             raise bad(key, f"has unknown value {value!r}; allowed: {', '.join(allowed)}")
-    from ntknas.study import SAMPLERS
 
     if config.study.sampler not in SAMPLERS:
         raise bad(

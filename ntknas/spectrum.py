@@ -94,30 +94,6 @@ def get_metric(name: str) -> Metric:
         raise ValueError(f"unknown metric {name!r}; known: {', '.join(_METRICS)}") from None
 
 
-def metric_direction(name: str) -> str:
-    """``"minimize"`` or ``"maximize"`` for an objective: a spectral metric, a non-spectral
-    proxy (``naswot``, ``krr_loss``, ...), a combined score (always maximized), or a cost
-    (``params``, ``flops``: minimized, as budget-like objectives)."""
-    from ntknas.proxies import PROXY_DIRECTIONS
-    from ntknas.score import list_scores
-
-    if name in ("params", "flops"):
-        return "minimize"
-    if name in list_scores():
-        return "maximize"
-    if name in PROXY_DIRECTIONS:
-        return PROXY_DIRECTIONS[name]
-    return get_metric(name).direction
-
-
-def objective_names() -> list[str]:
-    """Every name :func:`metric_direction` knows: spectral metrics, proxies, scores, costs."""
-    from ntknas.proxies import PROXY_METRICS
-    from ntknas.score import list_scores
-
-    return list_scores() + list_metrics() + list(PROXY_METRICS) + ["params", "flops"]
-
-
 def _probabilities(ev: np.ndarray) -> np.ndarray:
     return ev / ev.sum()
 

@@ -23,9 +23,10 @@ import search_spaces
 from ntknas.config import Config
 from ntknas.correlate import correlation_row
 from ntknas.data import describe, load_dataset
+from ntknas.objectives import metric_direction
 from ntknas.proxies import PROXY_METRICS
 from ntknas.score import aggregate, get_score, list_scores
-from ntknas.spectrum import list_metrics, metric_direction
+from ntknas.spectrum import list_metrics
 from ntknas.study._heartbeat import ask, heartbeats
 from ntknas.study._objective import score_row
 from ntknas.study._run import build_parts

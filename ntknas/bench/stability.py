@@ -19,7 +19,6 @@ import itertools
 import math
 import random
 import statistics
-import sys
 from typing import Any
 
 import numpy as np
@@ -150,13 +149,3 @@ def format_stability(result: dict[str, Any]) -> str:
             line += f" {e['tau_one_init']:>17.3f} {e['tau_mean_over_inits']:>15.3f}"
         lines.append(line)
     return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> None:
-    from ntknas.cli import main as cli_main
-
-    raise SystemExit(cli_main(["bench", "stability", *(sys.argv[1:] if argv is None else argv)]))
-
-
-if __name__ == "__main__":
-    main()

@@ -35,10 +35,11 @@ import torch
 import search_spaces
 from ntknas.correlate import correlation_row
 from ntknas.data import DataError, describe
+from ntknas.objectives import metric_direction
 from ntknas.proxies import PROXY_METRICS, synflow
 from ntknas.score import DEFAULT_SCORE, aggregate, get_score, list_scores
 from ntknas.scorer import FORWARD_PROXIES, NTKScorer
-from ntknas.spectrum import get_metric, list_metrics, metric_direction
+from ntknas.spectrum import get_metric, list_metrics
 
 #: Prefix of the table columns that are published baselines (NASLib's zero-cost proxies).
 BASELINE_PREFIX = "naslib_"

@@ -26,6 +26,7 @@ from torch import nn
 from torch.func import functional_call, vjp, vmap
 
 from ntknas.ntk import _phases
+from ntknas.ntk._gram import GRAM_CHUNK, _forward_error, _gram_update, gram_dtype  # noqa: F401
 
 KERNELS: tuple[str, ...] = ("sum", "trace", "full")
 BN_MODES: tuple[str, ...] = ("batch", "frozen", "eval")
@@ -225,11 +226,6 @@ class _Pass:
         return logits_of(out, self.output)
 
 
-def _forward_error(x: torch.Tensor, error: Exception) -> ValueError:
-    first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    return ValueError(f"input of shape {tuple(x.shape)} does not fit the model: {first}")
-
-
 def _prepare(
     model: nn.Module,
     x: torch.Tensor,
@@ -371,32 +367,6 @@ def contract_full(theta: torch.Tensor, num_classes: int, kernel: str) -> torch.T
     if kernel == "sum":
         return blocks.sum(dim=(1, 3))
     return blocks.diagonal(dim1=1, dim2=3).sum(-1)
-
-
-#: Jacobian columns per float32 product in the Gram; the partial products add up in float64.
-GRAM_CHUNK = 8192
-
-
-def gram_dtype(dtype: torch.dtype) -> torch.dtype:
-    """The accumulator of Θ: float64 for any floating input (sums over P ~ 10⁶ parameters lose
-    ~1e-4 relative in float32, enough to move λmin of an ill-conditioned kernel)."""
-    return torch.float64 if dtype != torch.float64 else dtype
-
-
-def _gram_update(theta: torch.Tensor, jac: torch.Tensor, kernel: str) -> None:
-    """theta += J Jᵀ for one group slice ``jac`` of shape (B, R, P_g): products of at most
-    :data:`GRAM_CHUNK` columns in the Jacobian's dtype, accumulated in theta's (float64)."""
-    b, r, p = jac.shape
-    for start in range(0, p, GRAM_CHUNK):
-        part = jac[:, :, start : start + GRAM_CHUNK]
-        if kernel == "full":
-            flat = part.reshape(b * r, -1)
-            theta.add_((flat @ flat.T).to(theta.dtype))
-        elif r == 1:
-            flat = part[:, 0]
-            theta.add_((flat @ flat.T).to(theta.dtype))
-        else:  # trace: Σ_c J_c J_cᵀ
-            theta.add_(torch.einsum("bcp,dcp->bd", part, part).to(theta.dtype))
 
 
 # --------------------------------------------------------------------------- implementations

@@ -18,16 +18,16 @@ from __future__ import annotations
 import time
 import types
 import warnings
-from typing import TYPE_CHECKING
+from typing import Any
 
 import torch
 from torch import nn
 
 from ntknas.ntk import _phases
-from ntknas.ntk._engine import _gram_update, gram_dtype
+from ntknas.ntk._gram import _forward_error, _gram_update, gram_dtype
 
-if TYPE_CHECKING:
-    from ntknas.ntk._engine import _Pass
+#: ``ntknas.ntk._engine._Pass`` (not imported: the engine imports this module)
+_Pass = Any
 
 _SUPPORTED = (nn.Linear, nn.Conv2d, nn.LayerNorm, nn.modules.batchnorm._BatchNorm)
 
@@ -258,8 +258,6 @@ def _kernel_hooks(work: _Pass, layers_out: dict[str, torch.Tensor] | None = None
             with torch.enable_grad(), _phases.phase("forward"):
                 out = work.call(constants, x_in)
         except (RuntimeError, IndexError, TypeError) as error:
-            from ntknas.ntk._engine import _forward_error
-
             raise _forward_error(x, error) from error
         work.set_output(out)
         missing = set(wanted) - set(records)

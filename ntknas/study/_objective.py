@@ -10,9 +10,9 @@ from typing import Any
 
 import optuna
 
+from ntknas.objectives import metric_direction, objective_names
 from ntknas.score import aggregate, list_scores
 from ntknas.scorer import NTKScorer, ScoreResult
-from ntknas.spectrum import metric_direction, objective_names
 from search_spaces import ArchSpec, SearchSpace
 
 ATTR_PREFIX = "ntknas:"

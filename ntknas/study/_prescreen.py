@@ -33,9 +33,9 @@ from optuna.distributions import (
 )
 from optuna.trial import FrozenTrial, TrialState
 
+from ntknas.objectives import metric_direction
 from ntknas.score import DEFAULT_SCORE, aggregate, list_scores
 from ntknas.scorer import NTKScorer, ScoreResult
-from ntknas.spectrum import metric_direction
 from ntknas.study._heartbeat import OWNER_ATTR, owner_alive, this_process
 from search_spaces import ArchSpec, SearchSpace
 

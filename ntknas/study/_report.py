@@ -10,9 +10,10 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from ntknas.objectives import metric_direction
 from ntknas.proxies import PROXY_METRICS
 from ntknas.score import aggregate, list_scores
-from ntknas.spectrum import list_metrics, metric_direction
+from ntknas.spectrum import list_metrics
 from ntknas.study._objective import ATTR_PREFIX
 from ntknas.versions import versions
 

@@ -6,7 +6,7 @@ import warnings
 
 import optuna
 
-SAMPLERS: tuple[str, ...] = ("tpe", "random", "qmc", "nsga2", "bruteforce")
+from ntknas.config import SAMPLERS
 
 
 def create_sampler(

@@ -241,18 +241,18 @@ def test_float32_kernel_is_as_accurate_as_the_float32_reference_loop(implementat
 def test_gram_accumulates_chunks_in_float64():
     """Every float32 chunk product is exact here (an integer below 2²⁴), their sum is not: an odd
     integer above 2²⁴, which float32 cannot hold."""
-    from ntknas.ntk import _engine
+    from ntknas.ntk import _gram
 
-    theta = torch.zeros(1, 1, dtype=_engine.gram_dtype(torch.float32))
+    theta = torch.zeros(1, 1, dtype=_gram.gram_dtype(torch.float32))
     chunk = 1_000
     jac = torch.ones(1, 1, 3 * chunk)
     jac[0, 0, ::chunk] = 3000.0  # each chunk: 3000² + 999 = 9,000,999 < 2^24
-    old = _engine.GRAM_CHUNK
-    _engine.GRAM_CHUNK = chunk
+    old = _gram.GRAM_CHUNK
+    _gram.GRAM_CHUNK = chunk
     try:
-        _engine._gram_update(theta, jac, "sum")
+        _gram._gram_update(theta, jac, "sum")
     finally:
-        _engine.GRAM_CHUNK = old
+        _gram.GRAM_CHUNK = old
     exact = 3 * (3000**2 + chunk - 1)
     assert theta.dtype == torch.float64 and float(theta) == exact
     assert float(torch.tensor(exact, dtype=torch.float32)) != exact  # float32 could not hold it
