@@ -324,6 +324,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             ground_truth=args.ground_truth,
             target=args.target,
             n=args.n,
+            part=args.part,
             seed=args.seed,
             data=args.data,
             data_dir=args.data_dir,
@@ -522,6 +523,13 @@ def build_parser() -> argparse.ArgumentParser:
         b.add_argument(
             "--shard",
             help="I/K: score every K-th architecture from the I-th (parallel processes, one cache)",
+        )
+        b.add_argument(
+            "--part",
+            choices=("pilot", "evaluation"),
+            default=None,
+            help="pilot: every third architecture of the sample (positions 0, 3, 6, ...), where "
+            "a rule is chosen; evaluation: the other two thirds, where it is judged",
         )
         b.add_argument(
             "--cache", default=None, help="JSON-lines file of scores (resumes a long run)"

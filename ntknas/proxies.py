@@ -48,6 +48,8 @@ PROXY_DIRECTIONS: dict[str, str] = {
     "kernel_alignment": "maximize",
     "feature_decorrelation": "maximize",
     "backward_decorrelation": "maximize",
+    "feature_group_decorrelation": "maximize",
+    "backward_group_decorrelation": "maximize",
     "layer_lambda_min_cosine": "maximize",
     "layer_lambda_min_cosine_all": "maximize",
     "lambda_min_cosine_all": "maximize",
@@ -225,6 +227,49 @@ def _channel_correlation_min_eig(u: torch.Tensor, samples: int) -> float:
     return float(torch.where(smallest > tolerance, smallest, 0.0).mean())
 
 
+#: Channels per group of the group-decorrelation signals, and the most groups read per layer.
+GROUP_CHANNELS = 8
+MAX_GROUPS = 16
+
+
+def _group_correlation_min_eig(u: torch.Tensor, samples: int, layer: int) -> float:
+    """Mean λmin of the Pearson correlation of random groups of :data:`GROUP_CHANNELS` channels.
+
+    Defined for any ratio of channels to positions: a group has fewer channels than the
+    observations it is correlated over, so λmin is 0 only when a group's channels are truly
+    linearly dependent (redundant or constant), never by rank alone. ``u``: (B, C, *spatial)
+    feature maps (channels over the positions of each of the first ``samples`` images), (B, N, D)
+    tokens (D features over the N tokens) or (B, D) (features over the batch). With fewer
+    positions than a group has channels plus one, the first ``samples`` images' positions are
+    pooled. Channels are split into groups by a permutation seeded by ``layer`` (the layer's
+    position in the pass), so the signal is deterministic; at most :data:`MAX_GROUPS` groups.
+    """
+    if u.dim() == 2:
+        feats = u.T.unsqueeze(0)  # (1, D, B)
+    elif u.dim() == 3:
+        feats = u[:samples].transpose(1, 2)  # (S, D, N)
+    else:
+        feats = u[:samples].reshape(min(samples, u.shape[0]), u.shape[1], -1)  # (S, C, P)
+    channels = feats.shape[1]
+    if feats.shape[2] <= GROUP_CHANNELS and feats.shape[0] > 1:
+        feats = feats.transpose(0, 1).reshape(1, channels, -1)  # pool the images' positions
+    group = min(GROUP_CHANNELS, channels, feats.shape[2] - 1)
+    if group < 2:
+        return 0.0
+    generator = torch.Generator().manual_seed(layer)
+    order = torch.randperm(channels, generator=generator)
+    groups = min(MAX_GROUPS, channels // group)
+    index = order[: groups * group].reshape(groups, group).to(feats.device)
+    picked = feats.to(torch.float64)[:, index]  # (S, G, k, P)
+    centered = picked - picked.mean(dim=-1, keepdim=True)
+    norms = centered.norm(dim=-1, keepdim=True)
+    unit = torch.where(norms > 0, centered / norms.clamp_min(1e-300), torch.zeros_like(centered))
+    corr = (unit @ unit.transpose(-1, -2)).cpu()
+    smallest = torch.linalg.eigvalsh(corr)[..., 0]
+    tolerance = group * 64 * torch.finfo(torch.float64).eps
+    return float(torch.where(smallest > tolerance, smallest, 0.0).mean())
+
+
 def rectifier_signals(
     model: nn.Module,
     x: torch.Tensor,
@@ -244,18 +289,25 @@ def rectifier_signals(
     Example:
         >>> net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
         >>> sorted(rectifier_signals(net, torch.randn(5, 4)))
-        ['feature_decorrelation', 'naswot']
+        ['feature_decorrelation', 'feature_group_decorrelation', 'naswot']
     """
     b = x.shape[0]
     agreement = torch.zeros(b, b, dtype=torch.float64, device=x.device)
-    decorrelation = [0.0]
+    decorrelation = [0.0, 0.0]
+    layers = [0]
 
     def record(u: torch.Tensor) -> None:
         _add_agreement(agreement, u)
         decorrelation[0] += _channel_correlation_min_eig(u, samples)
+        decorrelation[1] += _group_correlation_min_eig(u, samples, layers[0])
+        layers[0] += 1
 
     _rectifier_pass(model, x, record, statistics, output)
-    return {"naswot": naswot_from_kernel(agreement), "feature_decorrelation": decorrelation[0]}
+    return {
+        "naswot": naswot_from_kernel(agreement),
+        "feature_decorrelation": decorrelation[0],
+        "feature_group_decorrelation": decorrelation[1],
+    }
 
 
 def feature_decorrelation(
@@ -345,15 +397,46 @@ def backward_decorrelation(
         >>> 0.0 < backward_decorrelation(conv, torch.randn(2, 3, 8, 8)) <= 2.0
         True
     """
+    return backward_signals(model, x, bn=bn, samples=samples, statistics=statistics, output=output)[
+        "backward_decorrelation"
+    ]
+
+
+def backward_signals(
+    model: nn.Module,
+    x: torch.Tensor,
+    *,
+    bn: str = "frozen",
+    samples: int = 8,
+    statistics: BatchStatistics | None = None,
+    output: OutputSelector = None,
+) -> dict[str, float]:
+    """``backward_decorrelation`` and ``backward_group_decorrelation`` from one backward.
+
+    The first is :func:`backward_decorrelation`; the second reads the same gradients δ_i at every
+    weight layer's output through random groups of 8 channels (:func:`_group_correlation_min_eig`),
+    so it is defined for any ratio of channels to positions (a layer with at least as many
+    channels as positions reads exactly 0 in the first, by rank alone), and (B, D) outputs are
+    read over the samples. Arguments as :func:`backward_decorrelation`.
+
+    Example:
+        >>> net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(32, 2))
+        >>> sorted(backward_signals(net, torch.randn(4, 3, 4, 4)))
+        ['backward_decorrelation', 'backward_group_decorrelation']
+    """
     if bn not in ("frozen", "eval", "batch"):
         raise ValueError(f"unknown bn mode {bn!r}; allowed: frozen, eval, batch")
     if not isinstance(samples, int) or samples < 1:
         raise ValueError(f"samples must be a positive integer, got {samples!r}")
-    total = [0.0]
+    total = [0.0, 0.0]
+    layers = [0]
 
     def record(delta: torch.Tensor) -> None:
+        delta = delta.detach()
         if delta.dim() >= 3:
-            total[0] += _channel_correlation_min_eig(delta.detach(), samples)
+            total[0] += _channel_correlation_min_eig(delta, samples)
+        total[1] += _group_correlation_min_eig(delta, samples, layers[0])
+        layers[0] += 1
 
     def attach(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
         if isinstance(output, torch.Tensor) and output.requires_grad:
@@ -383,7 +466,7 @@ def backward_decorrelation(
     finally:
         for h in handles:
             h.remove()
-    return total[0]
+    return {"backward_decorrelation": total[0], "backward_group_decorrelation": total[1]}
 
 
 def probe_signals(
@@ -404,15 +487,16 @@ def probe_signals(
 
     Example:
         >>> net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten())
-        >>> sorted(probe_signals(net, torch.randn(5, 3, 6, 6)))
-        ['backward_decorrelation', 'feature_decorrelation', 'naswot']
+        >>> sorted(probe_signals(net, torch.randn(5, 3, 6, 6)))  # doctest: +NORMALIZE_WHITESPACE
+        ['backward_decorrelation', 'backward_group_decorrelation', 'feature_decorrelation',
+         'feature_group_decorrelation', 'naswot']
     """
     started = time.perf_counter()
     statistics: BatchStatistics = {}
     signals = rectifier_signals(model, x, samples, statistics=statistics, output=output)
     middle = time.perf_counter()
-    signals["backward_decorrelation"] = backward_decorrelation(
-        model, x, bn=bn, samples=samples, statistics=statistics, output=output
+    signals.update(
+        backward_signals(model, x, bn=bn, samples=samples, statistics=statistics, output=output)
     )
     if seconds is not None:
         seconds["naswot"] = middle - started

@@ -113,7 +113,13 @@ class ScoreResult:
 
 #: The signals of :meth:`NTKScorer.forward_proxies`, computed without the kernel: one no-grad
 #: forward of the probe batch, then a forward and backward of its first 8 images.
-FORWARD_PROXIES: tuple[str, ...] = ("naswot", "feature_decorrelation", "backward_decorrelation")
+FORWARD_PROXIES: tuple[str, ...] = (
+    "naswot",
+    "feature_decorrelation",
+    "backward_decorrelation",
+    "feature_group_decorrelation",
+    "backward_group_decorrelation",
+)
 
 #: What ``proxies=True`` adds: the probe signals and the probe kernel's label alignment.
 SCORER_PROXIES: tuple[str, ...] = (*FORWARD_PROXIES, "kernel_alignment")

@@ -296,7 +296,13 @@ def test_probe_signals_share_the_forward_and_match_the_separate_signals():
     model = SmallCNN()
     x = torch.randn(12, 3, 8, 8, generator=torch.Generator().manual_seed(2))
     signals = probe_signals(model, x)
-    assert signals.keys() == {"naswot", "feature_decorrelation", "backward_decorrelation"}
+    assert signals.keys() == {
+        "naswot",
+        "feature_decorrelation",
+        "backward_decorrelation",
+        "feature_group_decorrelation",
+        "backward_group_decorrelation",
+    }
     separate = rectifier_signals(model, x)
     assert signals["naswot"] == separate["naswot"]
     assert signals["feature_decorrelation"] == separate["feature_decorrelation"]
@@ -365,3 +371,65 @@ def test_synflow_ignores_batchnorm_batch_statistics():
     net(torch.zeros(2, 3, 6, 6))
     net.train()
     assert synflow(net, (3, 6, 6)) > math.log(1.0) and net.training
+
+
+# --- group decorrelation: defined for any ratio of channels to positions -----------------------
+
+
+def _group(u: torch.Tensor, layer: int = 0) -> float:
+    from ntknas.proxies import _group_correlation_min_eig
+
+    return _group_correlation_min_eig(u, 8, layer)
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        (8, 64, 8, 8),  # NB201's last stage: 64 channels at 8x8
+        (8, 256, 4, 4),  # NAS-Bench-Macro's last stage
+        (8, 1536, 4, 4),  # a wide inverted-residual expansion (k5 t6)
+        (4, 197, 768),  # ViT tokens: features >> tokens
+        (4, 65, 3072),  # a ViT MLP's GELU input
+        (16, 128),  # a hidden (B, D) layer, features over the batch
+        (8, 32, 2, 2),  # fewer positions than a group: the images' positions pooled
+    ],
+)
+def test_group_decorrelation_reads_layers_where_the_full_correlation_is_zero_by_rank(shape):
+    from ntknas.proxies import _channel_correlation_min_eig
+
+    u = torch.randn(*shape, generator=torch.Generator().manual_seed(0))
+    assert _group(u) > 0.05
+    if len(shape) == 4 and shape[1] >= shape[2] * shape[3]:
+        assert _channel_correlation_min_eig(u, 8) == 0.0  # the full correlation: 0 by rank
+
+
+def test_group_decorrelation_is_zero_for_redundant_channels_and_deterministic():
+    base = torch.randn(8, 1, 6, 6, generator=torch.Generator().manual_seed(1))
+    copies = base.expand(8, 32, 6, 6) * torch.arange(1, 33).view(1, 32, 1, 1)
+    assert _group(copies) == 0.0
+    assert _group(torch.zeros(8, 32, 6, 6)) == 0.0  # dead channels
+    u = torch.randn(8, 64, 8, 8, generator=torch.Generator().manual_seed(2))
+    assert _group(u, layer=3) == _group(u, layer=3)
+    assert _group(u, layer=3) != _group(u, layer=4)  # another layer draws other groups
+
+
+def test_group_decorrelation_does_not_punish_width_by_construction():
+    # independent channels: the mean λmin of a fixed-size group does not fall as channels grow
+    # (λmin of the full C×C correlation does, to exactly 0 at C >= positions)
+    g = torch.Generator().manual_seed(3)
+    narrow = _group(torch.randn(8, 16, 8, 8, generator=g))
+    wide = _group(torch.randn(8, 1024, 8, 8, generator=g))
+    assert wide == pytest.approx(narrow, rel=0.15)
+
+
+@pytest.mark.parametrize("space_name", ["autoformer", "pit"])
+def test_probe_signals_read_every_layer_of_a_vit(space_name):
+    from search_spaces import create_search_space
+
+    space = create_search_space(space_name, image_size=32)
+    model = space.build(space.sample(0), num_classes=10)
+    x = torch.randn(8, 3, 32, 32, generator=torch.Generator().manual_seed(4))
+    signals = probe_signals(model, x)
+    assert signals["feature_decorrelation"] == 0.0  # features >= tokens: zero by rank
+    assert signals["feature_group_decorrelation"] > 0.0
+    assert signals["backward_group_decorrelation"] > 0.0

@@ -255,12 +255,21 @@ def run_table(
     heldout: int = 0,
     proxies: bool = False,
     shard: tuple[int, int] | None = None,
+    part: str | None = None,
+    per_architecture: bool = False,
 ) -> dict[str, Any]:
     """Score a seeded sample of the table and correlate; see the module docstring.
 
     ``shard=(i, k)`` scores every k-th architecture of the sample from the i-th: k processes
     sharing one ``cache`` file split a long run; a last run without ``shard`` reads them all.
+    ``part``: ``"pilot"`` keeps every third architecture of the (sharded) sample, positions
+    0, 3, 6, ... (where a rule is chosen), ``"evaluation"`` the other two thirds (where it is
+    judged); None keeps all. ``per_architecture``: the result also holds each architecture's
+    accuracy and signals (``"architectures"``), for analyses in memory; the command line never
+    writes it (results must not copy a benchmark table's rows).
     """
+    if part not in (None, "pilot", "evaluation"):
+        raise ValueError(f"--part must be pilot or evaluation, got {part!r}")
     space_obj = search_spaces.create_search_space(space, **(space_options or {}))
     table = read_table(ground_truth, target, space=space_obj, arch_column=arch_column)
     settings = parse_settings(configs, kernel, bn, params, repeats)
@@ -274,6 +283,8 @@ def run_table(
         if not (isinstance(count, int) and count >= 1 and 0 <= index < count):
             raise ValueError(f"--shard must read I/K with 0 <= I < K, got {index}/{count}")
         order = order[index::count]
+    if part is not None:
+        order = [o for k, o in enumerate(order) if (k % 3 == 0) == (part == "pilot")]
     rows = [(table.archs[i], table.accuracies[i]) for i in order]
     sample = Table(
         table.path,
@@ -295,6 +306,7 @@ def run_table(
     results: dict[str, Any] = {}
     costs: dict[str, tuple[int, int]] = {}
     skipped: dict[str, str] = {}
+    per_arch: dict[str, dict[str, dict[str, float]]] = {}
     siblings = derivable(settings, heldout)
     extra = f"h{heldout}|p{int(proxies)}|" if heldout or proxies else ""
     prefix = _space_prefix(space_obj)
@@ -428,6 +440,7 @@ def run_table(
                 correlations[name] = correlation_row(list(aggregate(population, name)), acc)
                 ablation[name] = ablate(population, acc, name)
             scored = len(metrics)
+            per_arch[setting_name(s)] = metrics
             results[setting_name(s)] = {
                 "settings": s,
                 "correlations": correlations,
@@ -466,11 +479,12 @@ def run_table(
         baselines[column] = correlation_row([by_arch[a] for a in kept], acc)
     primary = results[setting_name(settings[0])]
     default = DEFAULT_SCORE if DEFAULT_SCORE in primary["correlations"] else "log_cond"
-    return {
+    result: dict[str, Any] = {
         "space": space_obj.name,
         "space_options": space_obj.options(),
         "ground_truth": str(ground_truth),
         "n": len(rows),
+        "part": part,
         "n_correlated": len(acc),
         "n_disconnected": sum(disconnected),
         "n_skipped": len(skipped),
@@ -492,9 +506,23 @@ def run_table(
         },
         "baselines": baselines,
         "settings": results,
-        "torch_threads": torch.get_num_threads(),
-        "seconds": time.perf_counter() - start_all,
     }
+    if per_architecture:  # in memory only: the outputs never hold copies of a table's rows
+        result["architectures"] = [
+            {
+                "arch": a,
+                "accuracy": acc_of,
+                "correlated": k,
+                "params": costs[a][0],
+                "flops": costs[a][1],
+                "metrics": per_arch[setting_name(settings[0])][a],
+            }
+            for (a, acc_of), k in zip(rows, keep)
+            if a in per_arch[setting_name(settings[0])]
+        ]
+    result["torch_threads"] = torch.get_num_threads()
+    result["seconds"] = time.perf_counter() - start_all
+    return result
 
 
 def format_table(result: dict[str, Any]) -> str:
