@@ -16,6 +16,12 @@ Fixed (and committed) before any candidate below was scored on any table:
   score is only as good as its worst space); within 0.01 of it, the higher mean τ; then fewer
   components.
 
+Pilot outcome (results/cross_space/pilot.json): ``groups+flops`` (registered as ``ntk-agg-v6``)
+and, NTK-only, ``backward-groups+trace`` (``ntk-only-v6``). Fixed with them, before the
+evaluation part was scored: ``ntk-agg-v6`` replaces ``ntk-agg-v4`` as the default if its
+minimum τ over the evaluation tables is above ``ntk-agg-v4``'s; both are judged there against
+issue #18's targets, whatever the outcome.
+
 Run: ``python experiments/cross_space_rule.py --part pilot`` (then ``--part evaluation``);
 ``--data``: the ``../shared/data`` folder, ``--c10`` / ``--c100``: the extracted CIFAR image
 trees, ``--cache``: the bench caches of ``scripts/bench_public_tables*.sh``.

@@ -62,9 +62,9 @@ def cmd_score(args: argparse.Namespace) -> int:
         device=args.device,
         data=args.data,
         data_dir=args.data_dir,
-        metric=args.metric,
         heldout=args.heldout,
         proxies=args.proxies,
+        **({"metric": args.metric} if args.metric else {}),
     )
     _ = scorer.probe  # load data first: a data error is a usage error, not a scoring failure
     _ = scorer.heldout_batch
@@ -81,7 +81,7 @@ def cmd_score(args: argparse.Namespace) -> int:
                 "degenerate": result.degenerate,
                 "reason": result.reason,
                 "score": result.score,
-                "score_metric": args.metric,
+                "score_metric": scorer.metric,
                 "params": result.params,
                 "flops": result.flops,
                 "seconds": round(seconds, 4),
@@ -349,6 +349,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         run_throughput,
         run_throughput_workers,
     )
+    from ntknas.objectives import get_objective
+    from ntknas.score import DEFAULT_SCORE
 
     common = dict(
         space=args.space,
@@ -357,7 +359,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         data=args.data,
         seed=args.seed,
         implementation=args.implementation,
+        score=args.score or DEFAULT_SCORE,
     )
+    get_objective(common["score"])  # an unknown name: one line, exit 2, before any scoring
     if args.workers > 1:
         if args.device != "cpu":
             raise UsageError("--workers is for CPU throughput (one process per GPU is one worker)")
@@ -421,7 +425,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--space", required=True)
     p.add_argument("--arch", required=True, help="the architecture's text form")
     p.add_argument("--space-option", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--metric", default="log_cond", help="metric reported as the score")
+    p.add_argument(
+        "--metric",
+        default=None,
+        help="objective reported as the score (default: the package's default score, which "
+        "ranks a population and is null for one architecture)",
+    )
     p.add_argument(
         "--heldout",
         type=int,
@@ -430,8 +439,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--proxies",
-        action="store_true",
-        help="add naswot, feature_decorrelation, backward_decorrelation and kernel_alignment",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the signals beside the spectrum: naswot, the decorrelations, synflow, "
+        "kernel_alignment (on by default; --no-proxies for the spectrum alone)",
     )
     _add_scorer_options(p)
     p.add_argument("--json", action="store_true")
@@ -568,6 +579,13 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--data", default="synthetic")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--implementation", default="auto")
+    b.add_argument(
+        "--score",
+        default=None,
+        help="the score timed (default: the package's default score, no kernel pass; "
+        "log_cond or any spectral metric times the kernel pass; tables made before this "
+        "option existed timed log_cond)",
+    )
     b.add_argument(
         "--no-train-reference",
         action="store_true",

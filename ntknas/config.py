@@ -245,12 +245,14 @@ def load_config(
 
 
 def scorer_needs(config: Config) -> tuple[bool, bool]:
-    """(kernel regression, forward/alignment proxies): what the objectives' scores need."""
+    """(kernel regression, proxies): whether the objectives need held-out images and whether
+    they read a proxy signal (``NTKScorer(proxies=True)``)."""
+    from ntknas.objectives import HELDOUT, get_objective, requirements
     from ntknas.score import metrics_needed
-    from ntknas.scorer import KERNEL_REGRESSION, SCORER_PROXIES
 
     names = metrics_needed(config.study.objectives)
-    return bool(names & set(KERNEL_REGRESSION)), bool(names & set(SCORER_PROXIES))
+    proxies = any(get_objective(n).kind == "proxy" for n in names)
+    return HELDOUT in requirements(config.study.objectives), proxies
 
 
 def validate_config(config: Config, source: str = "<config>") -> None:

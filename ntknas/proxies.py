@@ -22,7 +22,7 @@
   ``layer_lambda_min_cosine_all`` and ``lambda_min_cosine_all``: the per-layer and whole-kernel
   signals over every image in the kernel (probe + held-out), from the same pass.
 
-Each signal declares a direction (:data:`PROXY_DIRECTIONS`) like the spectral metrics.
+Each signal's direction and the passes it needs are declared in :mod:`ntknas.objectives`.
 """
 
 from __future__ import annotations
@@ -38,28 +38,8 @@ import torch
 from torch import nn
 
 from ntknas.ntk import OutputSelector, logits_of
-from ntknas.spectrum import cosine_lambda_min
+from ntknas.spectral import cosine_lambda_min
 from ntknas.theory.kernel_regression import kernel_ridge
-
-PROXY_DIRECTIONS: dict[str, str] = {
-    "naswot": "maximize",
-    "krr_accuracy": "maximize",
-    "krr_loss": "minimize",
-    "kernel_alignment": "maximize",
-    "feature_decorrelation": "maximize",
-    "backward_decorrelation": "maximize",
-    "feature_group_decorrelation": "maximize",
-    "backward_group_decorrelation": "maximize",
-    "layer_lambda_min_cosine": "maximize",
-    "layer_lambda_min_cosine_all": "maximize",
-    "lambda_min_cosine_all": "maximize",
-    "synflow": "maximize",
-    "params": "maximize",
-    "flops": "maximize",
-}
-
-#: The per-architecture proxies the scorer can add to the spectral metrics.
-PROXY_METRICS: tuple[str, ...] = tuple(n for n in PROXY_DIRECTIONS if n not in ("params", "flops"))
 
 #: Activations whose input sign defines the on/off pattern.
 RECTIFIERS: tuple[type[nn.Module], ...] = (

@@ -58,6 +58,18 @@ known from the dev table at that time):
   ``ntk-agg-v4`` became the default; written down in results/nb201/README.md. The NTK enters it
   through the back-propagated factor of the per-layer Jacobian, not through Θ's eigenvalues:
   adding those (``ntk-agg-v5``) ranked lower.
+* ``ntk-agg-v6``: the cross-space rule of issue #18: ``feature_group_decorrelation`` ↑,
+  ``backward_group_decorrelation`` ↑ (``ntk-agg-v4``'s two factors read through random groups
+  of 8 channels, so that no layer reads 0 by rank alone: every ViT layer, NB201's 64-channel
+  8×8 stage and wide MobileNet blocks read 0 in ``ntk-agg-v4``) and ``flops`` ↑.
+  Chosen by ``experiments/cross_space_rule.py`` on the pilot third of eight tables
+  (NB201 ×3 targets, NAS-Bench-Macro, NAS-Bench-101, AutoFormer, PiT ×2) among seven
+  candidates fixed before any was scored, by the highest minimum τ over the tables (0.537;
+  ``ntk-agg-v4`` −0.485 there); committed before the other two thirds were scored
+  (results/cross_space/).
+* ``ntk-only-v6``: the NTK-only rule chosen the same way among three NTK-only candidates:
+  ``backward_group_decorrelation`` ↑ (the NTK's back-propagated factor) and ``trace`` ↑ (Θ's
+  trace, the summed squared gradient norm; needs the kernel pass).
 * ``ntk-agg-v5``: ``ntk-agg-v4`` plus the kernel's own per-layer spectrum
   (``layer_lambda_min_cosine_all`` ↑), so that an eigenvalue of Θ itself stays in the score.
   Fixed after the same pilot (τ 0.737 there, below ``ntk-agg-v4``) and before any held-out
@@ -267,5 +279,25 @@ register_score(
             "layer_lambda_min_cosine": "maximize",
         },
         "ntk-agg-v2 + λmin of each weight layer's cosine-normalized NTK, summed over layers",
+    )
+)
+register_score(
+    ScoreRule(
+        "ntk-agg-v6",
+        {
+            "feature_group_decorrelation": "maximize",
+            "backward_group_decorrelation": "maximize",
+            "flops": "maximize",
+        },
+        "ntk-agg-v4's forward and backward NTK factors over random 8-channel groups (defined "
+        "for any width) + FLOPs: the rule chosen on the cross-space pilot (issue #18)",
+    )
+)
+register_score(
+    ScoreRule(
+        "ntk-only-v6",
+        {"backward_group_decorrelation": "maximize", "trace": "maximize"},
+        "NTK only: the back-propagated factor over random 8-channel groups + Θ's trace "
+        "(the NTK-only rule chosen on the cross-space pilot, issue #18)",
     )
 )

@@ -27,23 +27,28 @@ from ntknas.ntk import (
     logits_of,
 )
 from ntknas.ntk._engine import _check_choice as check_choice
+from ntknas.objectives import (
+    BACKWARD_PROBE,
+    HELDOUT,
+    KERNEL_PASS,
+    LAYER_KERNELS,
+    PROBE_FORWARD,
+    SYNFLOW,
+    computed_by,
+    get_objective,
+    probe_signal_names,
+    requirements,
+)
 from ntknas.proxies import (
-    PROXY_METRICS,
     kernel_target_alignment,
     krr_metrics,
     layer_gradient_decorrelation,
     probe_signals,
+    synflow,
 )
-from ntknas.score import list_scores, metrics_needed
-from ntknas.spectrum import cosine_lambda_min, get_metric, spectrum
+from ntknas.score import DEFAULT_SCORE, metrics_needed
+from ntknas.spectral import cosine_lambda_min, spectrum
 from search_spaces import ArchSpec, SearchSpace, count_flops, count_parameters
-
-#: Metrics the scorer computes from the per-layer kernels (sum and trace kernels).
-LAYER_METRICS: tuple[str, ...] = (
-    "layer_lambda_min_cosine",
-    "layer_lambda_min_cosine_all",
-    "lambda_min_cosine_all",
-)
 
 
 def input_independent(
@@ -111,26 +116,6 @@ class ScoreResult:
         return asdict(self)
 
 
-#: The signals of :meth:`NTKScorer.forward_proxies`, computed without the kernel: one no-grad
-#: forward of the probe batch, then a forward and backward of its first 8 images.
-FORWARD_PROXIES: tuple[str, ...] = (
-    "naswot",
-    "feature_decorrelation",
-    "backward_decorrelation",
-    "feature_group_decorrelation",
-    "backward_group_decorrelation",
-)
-
-#: What ``proxies=True`` adds: the probe signals and the probe kernel's label alignment.
-SCORER_PROXIES: tuple[str, ...] = (*FORWARD_PROXIES, "kernel_alignment")
-
-#: What a score can read without the kernel pass.
-KERNEL_FREE: tuple[str, ...] = (*FORWARD_PROXIES, "params", "flops")
-
-#: What ``heldout`` > 0 adds: NTK kernel regression on held-out images.
-KERNEL_REGRESSION: tuple[str, ...] = ("krr_accuracy", "krr_loss")
-
-
 class NTKScorer:
     """Scores architectures by the spectrum of their empirical NTK at initialization.
 
@@ -142,9 +127,11 @@ class NTKScorer:
         device: ``cpu``, ``cuda`` or ``auto``.
         data: data source (``synthetic``, ``cifar10``, ``imagefolder:PATH``).
         data_dir: root for ``cifar10``.
-        metric: the metric that is the score (its direction is declared): a spectral metric,
-            a proxy, or a combined score (then ``ScoreResult.score`` is None: a combined score
-            ranks a population, see :mod:`ntknas.score`).
+        metric: the objective that is the score (its direction is declared in
+            :mod:`ntknas.objectives`): a combined score (the default, the package's
+            :data:`ntknas.score.DEFAULT_SCORE`; ``ScoreResult.score`` is then None: a combined
+            score ranks a population, see :mod:`ntknas.score`), a spectral metric or a proxy.
+            :func:`ntknas.study.make_objective` optimizes it unless told otherwise.
         probe: an explicit ``(x, y)`` probe batch, replacing ``data``.
         heldout: > 0 adds that many class-balanced images of the *test* split: the kernel is
             computed on probe + held-out images (BatchNorm statistics over all of them), the
@@ -166,20 +153,19 @@ class NTKScorer:
             kernel pass and computes the probe signals, #params and FLOPs alone (a network
             whose logits do not depend on its input is then flagged degenerate). None: compute
             everything the settings allow.
-        proxies: also compute the cheap non-spectral signals: ``naswot`` (activation-pattern
-            expressivity) and ``feature_decorrelation`` (channel correlation at the
-            rectifiers) from one extra no-grad forward, ``backward_decorrelation`` (channel
-            correlation of the NTK's back-propagated signal at the weight layers; one forward
-            and backward of 8 images more), and ``kernel_alignment`` (label alignment of the
-            probe kernel).
+        proxies: compute the signals beside the spectrum (on by default: the default score
+            reads them): ``naswot`` and the feature decorrelations from one extra no-grad
+            forward, the backward decorrelations (the NTK's back-propagated signal at the
+            weight layers; one forward and backward of 8 images more), ``synflow``, and
+            ``kernel_alignment`` (label alignment of the probe kernel).
 
     Example:
         >>> import search_spaces
         >>> space = search_spaces.create_search_space("nb201")
         >>> scorer = NTKScorer(batch_size=8)
         >>> r = scorer.score(space, space.sample(0))
-        >>> sorted(r.metrics)[:3]
-        ['cond', 'effective_rank', 'frobenius']
+        >>> r.metrics["log_cond"] > 0, r.metrics["backward_group_decorrelation"] > 0
+        (True, True)
     """
 
     def __init__(
@@ -195,10 +181,10 @@ class NTKScorer:
         device: str = "cpu",
         data: str = "synthetic",
         data_dir: str | os.PathLike | None = None,
-        metric: str = "log_cond",
+        metric: str = DEFAULT_SCORE,
         probe: tuple[torch.Tensor, torch.Tensor] | None = None,
         heldout: int = 0,
-        proxies: bool = False,
+        proxies: bool = True,
         image_size: int | None = None,
         num_classes: int | None = None,
         output: OutputSelector = None,
@@ -224,8 +210,8 @@ class NTKScorer:
             raise ValueError(
                 "heldout (kernel regression) needs kernel 'sum' or 'trace', not 'full'"
             )
-        if metric not in PROXY_METRICS and metric not in list_scores():
-            get_metric(metric)
+        if get_objective(metric).kind == "cost":
+            raise ValueError(f"metric must be a training-free score or signal, not {metric!r}")
         self.batch_size = batch_size
         self.kernel = kernel
         self.bn = bn
@@ -324,7 +310,7 @@ class NTKScorer:
         """Whether a score needs the kernel pass (see ``needs``)."""
         if self.needs is None:
             return True
-        return bool(metrics_needed(self.needs) - set(KERNEL_FREE))
+        return bool(requirements(self.needs) & KERNEL_PASS)
 
     def score_model(self, model: nn.Module, *, arch: str = "", arch_hash: str = "") -> ScoreResult:
         """Score an already built model (moved to the scorer's device)."""
@@ -387,10 +373,12 @@ class NTKScorer:
             if self.kernel != "full":
                 metrics["kernel_alignment"] = kernel_target_alignment(K, labels, self.num_classes)
             if same_model is not None:
-                metrics.update({n: same_model.metrics[n] for n in FORWARD_PROXIES})
+                metrics.update({n: same_model.metrics[n] for n in probe_signal_names()})
                 phases["naswot"] = time.perf_counter() - t
             else:
                 metrics.update(self.forward_proxies(model, phases))
+        if self._wants(SYNFLOW):
+            metrics["synflow"] = self._synflow(model, phases, same_model)
         t = time.perf_counter()
         if same_model is not None:
             flops = same_model.flops
@@ -417,8 +405,10 @@ class NTKScorer:
         """The probe signals, #params and FLOPs without a kernel pass."""
         phases: dict[str, float] = {}
         metrics: dict[str, float] = {}
-        if metrics_needed(self.needs or ()) & set(FORWARD_PROXIES):
+        if requirements(self.needs or ()) & {PROBE_FORWARD, BACKWARD_PROBE}:
             metrics.update(self.forward_proxies(model, phases))
+        if self._wants(SYNFLOW):
+            metrics["synflow"] = self._synflow(model, phases)
         t = time.perf_counter()
         reason = input_independent(model, self.probe[0], self.output)
         phases["input_check"] = time.perf_counter() - t
@@ -442,10 +432,31 @@ class NTKScorer:
             phases=phases,
         )
 
+    def _wants(self, requirement: str) -> bool:
+        """Whether a pass beside the kernel runs: what ``needs`` requires, or, without
+        ``needs``, every proxy pass when ``proxies`` is on."""
+        if self.needs is None:
+            return self.proxies
+        return requirement in requirements(self.needs)
+
+    def _synflow(
+        self,
+        model: nn.Module,
+        phases: dict[str, float],
+        same_model: ScoreResult | None = None,
+    ) -> float:
+        if same_model is not None and "synflow" in same_model.metrics:
+            return same_model.metrics["synflow"]
+        t = time.perf_counter()
+        value = synflow(model, tuple(self.probe[0].shape[1:]), output=self.output)
+        phases["synflow"] = time.perf_counter() - t
+        return value
+
     def forward_proxies(
         self, model: nn.Module, phases: dict[str, float] | None = None
     ) -> dict[str, float]:
-        """The probe signals that need no kernel (:data:`FORWARD_PROXIES`): ``naswot`` and
+        """The probe signals that need no kernel (:func:`ntknas.objectives.probe_signal_names`):
+        ``naswot`` and
         ``feature_decorrelation`` from one no-grad forward of the probe batch, then
         ``backward_decorrelation`` (with the scorer's ``bn`` mode) from a forward and backward
         of its first 8 images on that forward's BatchNorm statistics. The model must be on the
@@ -510,19 +521,20 @@ class NTKScorer:
         probe signals need ``proxies=True``, the per-layer metrics a sum or trace kernel.
 
         Example:
-            >>> NTKScorer(proxies=True).check_computes(["ntk-agg-v4", "log_cond"])
-            >>> NTKScorer().check_computes(["ntk-agg-v4"])
+            >>> NTKScorer().check_computes(["ntk-agg-v4", "log_cond"])
+            >>> NTKScorer(proxies=False).check_computes(["ntk-agg-v4"])
             Traceback (most recent call last):
             ...
             ValueError: 'ntk-agg-v4' needs backward_decorrelation: create the scorer with proxies=True
         """
         for name in names:
             for metric in sorted(metrics_needed([name])):
-                if metric in KERNEL_REGRESSION and not self.heldout:
+                objective = get_objective(metric)
+                if HELDOUT in objective.requires and not self.heldout:
                     fix = "heldout > 0 (held-out images for kernel regression)"
-                elif metric in SCORER_PROXIES and not self.proxies:
+                elif objective.kind == "proxy" and not self.proxies:
                     fix = "proxies=True"
-                elif metric in LAYER_METRICS and self.kernel == "full":
+                elif LAYER_KERNELS in objective.requires and self.kernel == "full":
                     fix = "kernel 'sum' or 'trace'"
                 else:
                     continue
@@ -568,8 +580,10 @@ class NTKScorer:
             "image_size": self.image_size,
             "num_classes": self.num_classes,
             # the proxy names, so results made before a proxy existed are told apart
-            "proxies": [*FORWARD_PROXIES, "kernel_alignment"] if self.proxies else False,
+            "proxies": [*probe_signal_names(), "kernel_alignment", "synflow"]
+            if self.proxies
+            else False,
             # the per-layer NTK metrics (sum and trace kernels), named so that results made
             # before one existed are told apart
-            "layer_metrics": list(LAYER_METRICS) if self.kernel != "full" else False,
+            "layer_metrics": list(computed_by(LAYER_KERNELS)) if self.kernel != "full" else False,
         }

@@ -23,10 +23,9 @@ import search_spaces
 from ntknas.config import Config
 from ntknas.correlate import correlation_row
 from ntknas.data import describe, load_dataset
-from ntknas.objectives import metric_direction
-from ntknas.proxies import PROXY_METRICS
+from ntknas.objectives import metric_direction, signal_names
 from ntknas.score import aggregate, get_score, list_scores
-from ntknas.spectrum import list_metrics
+from ntknas.spectral import list_metrics
 from ntknas.study._heartbeat import ask, heartbeats
 from ntknas.study._objective import score_row
 from ntknas.study._run import build_parts
@@ -43,7 +42,7 @@ def metric_sign(name: str) -> int:
 def metric_columns(records: list[dict[str, Any]]) -> list[str]:
     """Spectral metrics, the proxies every record has, and the combined scores they allow."""
     have = set.intersection(*(set(r) for r in records)) if records else set()
-    names = list_metrics() + [n for n in PROXY_METRICS if n in have]
+    names = list_metrics() + [n for n in signal_names() if n in have]
     return names + [n for n in list_scores() if get_score(n).needs() <= have]
 
 

@@ -24,9 +24,8 @@ from scipy.stats import kendalltau, spearmanr
 
 import search_spaces
 from ntknas.bench.nb201 import cached_population, read_ground_truth
-from ntknas.proxies import PROXY_DIRECTIONS
+from ntknas.objectives import metric_direction
 from ntknas.score import aggregate, list_scores, metrics_needed
-from ntknas.spectrum import get_metric
 
 SHOWN = (
     "ntk-agg-v4",
@@ -80,7 +79,7 @@ def main() -> None:
         if name in list_scores():
             values = list(aggregate(rows, name))
         else:
-            direction = PROXY_DIRECTIONS.get(name) or get_metric(name).direction
+            direction = metric_direction(name)
             sign = 1.0 if direction == "maximize" else -1.0
             values = [sign * float(r.get(name, float("nan"))) for r in rows]
         acc = [accuracy[a] for a in archs]

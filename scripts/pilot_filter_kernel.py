@@ -54,7 +54,7 @@ from ntknas.proxies import (
 )
 from ntknas.score import ScoreRule, aggregate
 from ntknas.scorer import NTKScorer
-from ntknas.spectrum import cosine_lambda_min
+from ntknas.spectral import cosine_lambda_min
 
 SIGNALS = ("filter_ntk", "backward_decorrelation", "input_decorrelation", "factor_product")
 FROM_CACHE = (

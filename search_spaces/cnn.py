@@ -14,7 +14,6 @@ from typing import Any
 
 from torch import nn
 
-from search_spaces import register_search_space
 from search_spaces._keyvalue import (
     check_choices,
     check_int_range,
@@ -26,6 +25,7 @@ from search_spaces._keyvalue import (
     parse_int_list,
     split_fields,
 )
+from search_spaces._registry import register_search_space
 from search_spaces.base import ArchSpec, SearchSpace
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {

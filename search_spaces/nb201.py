@@ -19,8 +19,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from search_spaces import register_search_space
 from search_spaces._keyvalue import check_positive_int, check_unknown_options
+from search_spaces._registry import register_search_space
 from search_spaces.base import ArchSpec, SearchSpace
 
 OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")

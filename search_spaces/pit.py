@@ -25,8 +25,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from search_spaces import register_search_space
 from search_spaces._keyvalue import check_positive_int, check_unknown_options
+from search_spaces._registry import register_search_space
 from search_spaces._transformer import (
     TransformerLayer,
     canonical_json,

@@ -16,7 +16,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from search_spaces import register_search_space
 from search_spaces._keyvalue import (
     check_choices,
     check_int_range,
@@ -28,6 +27,7 @@ from search_spaces._keyvalue import (
     parse_int_list,
     split_fields,
 )
+from search_spaces._registry import register_search_space
 from search_spaces.base import ArchSpec, SearchSpace
 
 BLOCKS = ("basic", "bottleneck")

@@ -16,7 +16,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from search_spaces import register_search_space
 from search_spaces._keyvalue import (
     check_choices,
     check_float_range,
@@ -29,6 +28,7 @@ from search_spaces._keyvalue import (
     parse_int,
     split_fields,
 )
+from search_spaces._registry import register_search_space
 from search_spaces.base import ArchSpec, SearchSpace
 
 POOLING = ("cls", "mean")

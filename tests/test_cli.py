@@ -84,6 +84,14 @@ def test_score_text_and_degenerate(capsys):
         ),
         (["search", "scorer.batch_sise=3"], "unknown key 'scorer.batch_sise'"),
         (
+            ["search", "study.objectives=[nope]"],
+            "key 'study.objectives[0]' has unknown value 'nope'; allowed: ntk-agg-v1",
+        ),
+        (
+            ["score", "--space", "nb201", "--arch", ARCH, "--metric", "nope"],
+            "unknown objective 'nope'; known: ntk-agg-v1",
+        ),
+        (
             ["report", "--storage", "sqlite:///:memory:", "--study-name", "nope"],
             "study 'nope' does not exist",
         ),

@@ -7,7 +7,7 @@ import search_spaces
 from ntknas.ntk import empirical_ntk
 from ntknas.score import get_score
 from ntknas.scorer import NTKScorer
-from ntknas.spectrum import spectrum
+from ntknas.spectral import spectrum
 
 
 def test_heldout_images_extend_the_kernel_not_the_spectrum():
@@ -40,7 +40,7 @@ def test_heldout_images_extend_the_kernel_not_the_spectrum():
     expected = layer_gradient_decorrelation(layers, model, size=10)
     assert result.metrics["layer_lambda_min_cosine"] == pytest.approx(expected, rel=1e-6)
     # ... and the "_all" variants read every image in the kernel (probe + held-out)
-    from ntknas.spectrum import cosine_lambda_min
+    from ntknas.spectral import cosine_lambda_min
 
     every = layer_gradient_decorrelation(layers, model)
     assert result.metrics["layer_lambda_min_cosine_all"] == pytest.approx(every, rel=1e-6)
@@ -135,4 +135,23 @@ def test_a_network_whose_output_ignores_the_input_is_flagged_without_a_kernel():
 
 def test_needs_that_the_settings_cannot_provide_are_refused():
     with pytest.raises(ValueError, match="needs backward_decorrelation"):
-        NTKScorer(needs=["ntk-agg-v4"])
+        NTKScorer(proxies=False, needs=["ntk-agg-v4"])
+
+
+def test_the_default_scorer_computes_the_default_score_and_the_objective_is_named_once():
+    import optuna
+
+    import search_spaces
+    from ntknas.score import DEFAULT_SCORE, metrics_needed
+    from ntknas.study import make_objective
+
+    scorer = NTKScorer(batch_size=8)
+    assert scorer.metric == DEFAULT_SCORE
+    space = search_spaces.create_search_space("nb201", cells=1)
+    result = scorer.score(space, space.sample(0))
+    assert metrics_needed([DEFAULT_SCORE]) <= set(result.metrics)
+    objective = make_objective(space, scorer)  # no second name: the scorer's metric
+    study = optuna.create_study(direction="maximize")
+    study.optimize(objective, n_trials=2)
+    assert study.trials[0].value == 0.0  # the first architecture, ranked among one
+    assert study.trials[1].value <= 0.0

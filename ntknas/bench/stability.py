@@ -26,9 +26,9 @@ import numpy as np
 import search_spaces
 from ntknas.bench.nb201 import read_ground_truth
 from ntknas.correlate import kendall_tau
-from ntknas.proxies import PROXY_DIRECTIONS
+from ntknas.objectives import signal_names
 from ntknas.scorer import NTKScorer
-from ntknas.spectrum import list_metrics
+from ntknas.spectral import list_metrics
 from ntknas.validate import metric_sign
 
 
@@ -66,7 +66,7 @@ def init_stability(
 
             iterator = tqdm(archs, desc=f"init {seed}", unit="arch")
         rows = [scorer.score(search_space, a) for a in iterator]
-        names = [m for m in rows[0].metrics if m in list_metrics() or m in PROXY_DIRECTIONS]
+        names = [m for m in rows[0].metrics if m in list_metrics() or m in signal_names()]
         for m in names:
             values.setdefault(m, []).append([float(r.metrics.get(m, math.nan)) for r in rows])
     out: dict[str, dict[str, float]] = {}

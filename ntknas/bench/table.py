@@ -35,11 +35,11 @@ import torch
 import search_spaces
 from ntknas.correlate import correlation_row
 from ntknas.data import DataError, describe
-from ntknas.objectives import metric_direction
-from ntknas.proxies import PROXY_METRICS, synflow
+from ntknas.objectives import metric_direction, probe_signal_names, signal_names
+from ntknas.proxies import synflow
 from ntknas.score import DEFAULT_SCORE, aggregate, get_score, list_scores
-from ntknas.scorer import FORWARD_PROXIES, NTKScorer
-from ntknas.spectrum import get_metric, list_metrics
+from ntknas.scorer import NTKScorer
+from ntknas.spectral import get_metric, list_metrics
 
 #: Prefix of the table columns that are published baselines (NASLib's zero-cost proxies).
 BASELINE_PREFIX = "naslib_"
@@ -360,14 +360,18 @@ def run_table(
                             scored = scorer.score_kernels(space_obj, arch, kernels)
                         else:
                             scored = {s["kernel"]: scorer.score(space_obj, arch)}
-                        t0 = time.perf_counter()
-                        flow = synflow(scorer.build(space_obj, arch), input_shape)
-                        flow_seconds = time.perf_counter() - t0
+                        first = scored[s["kernel"]]
+                        if "synflow" not in first.metrics:  # a scorer without the proxies
+                            t0 = time.perf_counter()
+                            flow = synflow(scorer.build(space_obj, arch), input_shape)
+                            flow_seconds = time.perf_counter() - t0
+                            for t in [s, *others]:
+                                r = scored[t["kernel"]]
+                                r.metrics["synflow"] = flow
+                                r.phases["synflow"] = flow_seconds
+                                r.seconds += flow_seconds
                         for t in [s, *others]:
                             r = scored[t["kernel"]]
-                            r.metrics["synflow"] = flow
-                            r.phases["synflow"] = flow_seconds
-                            r.seconds += flow_seconds
                             entry = {
                                 "key": key_of(t, arch),
                                 "metrics": r.metrics,
@@ -381,7 +385,9 @@ def run_table(
                                 entry["derived_from"] = setting_name(s)
                             remember(entry)
                     entry = cache_lines[key]
-                    missing = [m for m in FORWARD_PROXIES if proxies and m not in entry["metrics"]]
+                    missing = [
+                        m for m in probe_signal_names() if proxies and m not in entry["metrics"]
+                    ]
                     if missing:  # a cache from before a proxy existed: add it, keep the kernel
                         timings: dict[str, float] = {}
                         extra_metrics = scorer.forward_proxies(
@@ -430,7 +436,7 @@ def run_table(
                 values = [v if v is not None else float("nan") for v in values]
                 correlations[name] = correlation_row(values, acc, sign=get_metric(name).sign)
             population = [{**metrics[a], "params": costs[a][0], "flops": costs[a][1]} for a in kept]
-            for name in PROXY_METRICS:
+            for name in signal_names():
                 if any(name in m for m in population):
                     values = [m.get(name, float("nan")) for m in population]
                     sign = 1 if metric_direction(name) == "maximize" else -1

@@ -1,5 +1,6 @@
 """``ntknas bench throughput``: end-to-end scoring of N distinct architectures through the same
-code path as ``ntknas search`` (``NTKScorer.score``: build, initialize, NTK, metrics)."""
+code path as ``ntknas search`` (``NTKScorer.score`` computing what the named score needs: build,
+initialize, then the kernel pass and its metrics or the probe signals alone)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from ntknas.allocator import allocator_state, describe_allocator, retain_freed_m
 from ntknas.bench._memory import peak_memory
 from ntknas.ntk import tf32_disabled
 from ntknas.ntk._phases import record_phases
+from ntknas.score import DEFAULT_SCORE
 from ntknas.scorer import NTKScorer
 
 PHASE_ORDER = (
@@ -26,6 +28,9 @@ PHASE_ORDER = (
     "per_sample_gradients",
     "gram",
     "eigendecomposition",
+    "naswot",
+    "backward_decorrelation",
+    "input_check",
     "flops",
 )
 
@@ -42,8 +47,11 @@ def run_throughput(
     kernel: str = "sum",
     bn: str = "frozen",
     train_reference: bool = True,
+    score: str = DEFAULT_SCORE,
 ) -> dict[str, Any]:
-    """Architectures per second, peak memory, and the share of time per phase.
+    """Architectures per second, peak memory, and the share of time per phase, scoring
+    ``score`` (the scorer computes what it needs: the package's default score runs no kernel
+    pass; ``log_cond`` or any spectral metric does).
 
     With ``train_reference``, every architecture is also given one training step (forward +
     cross-entropy + backward on the same batch, its own fresh model) after the timed loop, so
@@ -62,6 +70,8 @@ def run_throughput(
         implementation=implementation,
         kernel=kernel,
         bn=bn,
+        metric=score,
+        needs=[score],
     )
     _ = scorer.probe
     scorer.score(sp, archs[0])  # warm-up, not counted
@@ -75,9 +85,14 @@ def run_throughput(
         with record_phases() as phases:
             result = scorer.score(sp, arch)
         degenerate += int(result.degenerate)
-        phases["build"] = result.phases["build"]
-        phases["eigendecomposition"] = result.phases["eigendecomposition"]
-        phases["flops"] = result.phases["flops"]
+        # the scorer's own phases (build, eigendecomposition, probe signals, FLOPs); the
+        # engine's (forward, backward, Gram) come from record_phases
+        for key in ("build", "eigendecomposition", "naswot", "backward_decorrelation"):
+            if key in result.phases:
+                phases[key] = result.phases[key]
+        for key in ("input_check", "flops", "synflow"):
+            if key in result.phases:
+                phases[key] = result.phases[key]
         for key, value in phases.items():
             totals[key] = totals.get(key, 0.0) + value
     if scorer.device.type == "cuda":
@@ -97,6 +112,8 @@ def run_throughput(
     shares["other"] = other / wall
     return {
         "space": space,
+        "score": score,
+        "kernel_pass": scorer.kernel_needed(),
         "n": counted,
         "batch_size": batch_size,
         "device": str(scorer.device),
@@ -177,8 +194,9 @@ def _train_reference(sp: Any, scorer: NTKScorer, archs: list[str]) -> dict[str, 
 
 def format_throughput(r: dict[str, Any]) -> str:
     lines = [
-        f"{r['space']}: {r['n']} distinct architectures, B={r['batch_size']}, {r['kernel']}/{r['bn']}, "
-        f"{r['device_name']}, {r['threads']} threads, "
+        f"{r['space']}: {r['n']} distinct architectures, score {r.get('score', 'log_cond')}"
+        f"{' (kernel pass: ' + r['kernel'] + '/' + r['bn'] + ')' if r.get('kernel_pass', True) else ' (no kernel pass)'}, "
+        f"B={r['batch_size']}, {r['device_name']}, {r['threads']} threads, "
         f"CPU allocator: {describe_allocator(r.get('cpu_allocator', 'system'))}",
         f"{r['archs_per_second']:.2f} architectures/s ({r['seconds']:.1f} s), peak memory "
         f"{r['peak_memory_bytes'] / 2**20:.0f} MiB ({r['peak_memory_kind']})",
@@ -211,7 +229,8 @@ def _worker_share(
     retain_freed_memory()  # a spawned process: as the ``ntknas`` command does in its own
     torch.set_num_threads(threads)
     sp = search_spaces.create_search_space(options.pop("space"))
-    scorer = NTKScorer(**options)
+    score = options.pop("score")
+    scorer = NTKScorer(**options, metric=score, needs=[score])
     _ = scorer.probe
     scorer.score(sp, archs[0])
     barrier.wait()
@@ -237,6 +256,7 @@ def run_throughput_workers(
     kernel: str = "sum",
     bn: str = "frozen",
     threads_per_worker: int | None = None,
+    score: str = DEFAULT_SCORE,
 ) -> dict[str, Any]:
     """Aggregate CPU throughput of ``workers`` processes that split the cores and the
     architectures (what ``ntknas worker`` processes sharing one study do).
@@ -264,6 +284,7 @@ def run_throughput_workers(
         implementation=implementation,
         kernel=kernel,
         bn=bn,
+        score=score,
     )
     context = multiprocessing.get_context("spawn")
     with context.Manager() as manager:
@@ -279,6 +300,7 @@ def run_throughput_workers(
             wall = time.perf_counter() - started
     return {
         "space": space,
+        "score": score,
         "n": sum(p["n"] for p in parts),
         "batch_size": batch_size,
         "device": "cpu",
@@ -297,8 +319,8 @@ def run_throughput_workers(
 
 def format_throughput_workers(r: dict[str, Any]) -> str:
     lines = [
-        f"{r['space']}: {r['n']} distinct architectures, B={r['batch_size']}, {r['kernel']}/{r['bn']}, "
-        f"cpu, {r['workers']} worker processes x {r['threads_per_worker']} threads, "
+        f"{r['space']}: {r['n']} distinct architectures, score {r.get('score', 'log_cond')}, "
+        f"B={r['batch_size']}, {r['kernel']}/{r['bn']}, cpu, {r['workers']} worker processes x {r['threads_per_worker']} threads, "
         f"CPU allocator: {describe_allocator(r.get('cpu_allocator', 'system'))}",
         f"{r['archs_per_second']:.2f} architectures/s ({r['seconds']:.1f} s; per worker "
         + ", ".join(f"{s:.1f} s" for s in r["worker_seconds"])

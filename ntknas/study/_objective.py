@@ -176,7 +176,7 @@ def population_score(result: ScoreResult, rule: str, cache: ScoreCache | None) -
 def make_objective(
     space: SearchSpace,
     scorer: NTKScorer,
-    metric: str | Sequence[str] = "log_cond",
+    metric: str | Sequence[str] | None = None,
     budget: Budget | dict[str, int | None] | None = None,
     *,
     cache: ScoreCache | None = None,
@@ -187,7 +187,8 @@ def make_objective(
         space: where architectures come from (``space.suggest(trial)``).
         scorer: computes the NTK and its metrics.
         metric: one objective name, or several (multi-objective; ``params`` and ``flops``
-            allowed after the first): a combined score such as ``"ntk-agg-v1"`` (ranked among
+            allowed after the first); None: the scorer's own ``metric`` (by default the
+            package's default score). A combined score such as ``"ntk-agg-v4"`` is ranked among
             the architectures scored so far; the scorer must compute its components —
             ``proxies=True`` for the probe signals, ``heldout`` for kernel regression — or a
             ``ValueError`` says which is missing), a spectral metric, or a proxy. Create the
@@ -208,6 +209,8 @@ def make_objective(
         >>> study = optuna.create_study(direction="minimize")
         >>> study.optimize(objective, n_trials=2, catch=(DegenerateKernelError,))
     """
+    if metric is None:
+        metric = scorer.metric
     objectives = [metric] if isinstance(metric, str) else list(metric)
     for name in objectives:
         if name not in objective_names():

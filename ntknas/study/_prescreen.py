@@ -34,7 +34,7 @@ from optuna.distributions import (
 from optuna.trial import FrozenTrial, TrialState
 
 from ntknas.objectives import metric_direction
-from ntknas.score import DEFAULT_SCORE, aggregate, list_scores
+from ntknas.score import aggregate, list_scores
 from ntknas.scorer import NTKScorer, ScoreResult
 from ntknas.study._heartbeat import OWNER_ATTR, owner_alive, this_process
 from search_spaces import ArchSpec, SearchSpace
@@ -282,7 +282,7 @@ class PrescreenSampler(optuna.samplers.BaseSampler):
         scorer: the training-free scorer; it must compute what ``score`` needs.
         candidates: K, architectures drawn per trial.
         base_sampler: proposes candidates and samples the other parameters.
-        score: combined score or metric that ranks candidates (default: the package's).
+        score: combined score or metric that ranks candidates (default: the scorer's metric).
         seed: seeds the random candidate draws.
         scores_name: the study that keeps the scores (default ``<study>.ntknas-scores``);
             several studies on one space and scorer can share one.
@@ -307,12 +307,13 @@ class PrescreenSampler(optuna.samplers.BaseSampler):
         *,
         candidates: int = 8,
         base_sampler: optuna.samplers.BaseSampler | None = None,
-        score: str = DEFAULT_SCORE,
+        score: str | None = None,
         seed: int | None = None,
         scores_name: str | None = None,
     ) -> None:
         if not isinstance(candidates, int) or candidates < 1:
             raise ValueError(f"candidates must be a positive integer, got {candidates!r}")
+        score = score if score is not None else scorer.metric
         scorer.check_computes([score])
         self.space = space
         self.scorer = scorer
@@ -429,7 +430,7 @@ def prescreened(
     *,
     keep: float = 0.25,
     warmup: int = 10,
-    score: str = DEFAULT_SCORE,
+    score: str | None = None,
 ) -> Callable[[optuna.Trial], Any]:
     """Your objective, run only for architectures that score among the best ``keep`` fraction.
 
@@ -456,6 +457,7 @@ def prescreened(
         raise ValueError(f"keep must be in (0, 1], got {keep!r}")
     if not isinstance(warmup, int) or warmup < 0:
         raise ValueError(f"warmup must be a non-negative integer, got {warmup!r}")
+    score = score if score is not None else scorer.metric
     scorer.check_computes([score])
     stores: dict[str, SharedScores] = {}
 

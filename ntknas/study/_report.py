@@ -10,10 +10,9 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from ntknas.objectives import metric_direction
-from ntknas.proxies import PROXY_METRICS
+from ntknas.objectives import metric_direction, signal_names
 from ntknas.score import aggregate, list_scores
-from ntknas.spectrum import list_metrics
+from ntknas.spectral import list_metrics
 from ntknas.study._objective import ATTR_PREFIX
 from ntknas.versions import versions
 
@@ -57,7 +56,7 @@ def ranking_rows(study: optuna.Study, metric: str | None = None) -> list[dict[st
                 "params": attrs.get(ATTR_PREFIX + "params"),
                 "flops": attrs.get(ATTR_PREFIX + "flops"),
             }
-            for name in list_metrics() + list(PROXY_METRICS):
+            for name in list_metrics() + signal_names():
                 row[name] = attrs.get(ATTR_PREFIX + name)
                 if row[name] is None and name in finalists.get(h, {}):
                     row[name] = finalists[h][name]
@@ -95,7 +94,7 @@ def ranking_rows(study: optuna.Study, metric: str | None = None) -> list[dict[st
             "params": attrs.get(ATTR_PREFIX + "params"),
             "flops": attrs.get(ATTR_PREFIX + "flops"),
         }
-        for name in list_metrics() + list(PROXY_METRICS):
+        for name in list_metrics() + signal_names():
             row[name] = attrs.get(ATTR_PREFIX + name)
         if pareto:
             row["pareto"] = False

@@ -15,7 +15,7 @@ from ntknas.config import Config, scorer_needs
 from ntknas.data import describe
 from ntknas.score import list_scores
 from ntknas.scorer import NTKScorer
-from ntknas.spectrum import list_metrics
+from ntknas.spectral import list_metrics
 from ntknas.study._objective import Budget, ScoreCache, objective_directions
 from ntknas.study._report import write_results
 from ntknas.study._samplers import create_sampler

@@ -14,7 +14,7 @@ import search_spaces
 from ntknas.bench.table import read_table, run_table
 from ntknas.cli import main
 from ntknas.data import DataError
-from ntknas.proxies import PROXY_DIRECTIONS
+from ntknas.objectives import metric_direction
 from tests.helpers import write_imagefolder
 
 TINY_MACRO = {"init_channels": 4, "head_channels": 16}
@@ -50,7 +50,7 @@ def test_table_json_contract_and_baselines(macro_table, capsys):
     assert out["baselines"]["naslib_fake"]["kendall_tau"] == pytest.approx(-1.0)
     assert out["default_score"] == "ntk-agg-v4" and "ntk-agg-v4" in out["correlations"]
     assert "synflow" in out["correlations"] and "naswot" in out["correlations"]
-    assert PROXY_DIRECTIONS["synflow"] == "maximize"
+    assert metric_direction("synflow") == "maximize"
 
 
 def test_table_caches_per_space_and_options(macro_table, tmp_path):
@@ -155,7 +155,7 @@ class _PickySpace(search_spaces.SearchSpace):
 
 @pytest.fixture
 def picky(monkeypatch):
-    monkeypatch.setitem(search_spaces._REGISTRY, "picky", _PickySpace)
+    monkeypatch.setitem(search_spaces._registry._REGISTRY, "picky", _PickySpace)
 
 
 def _write(path, archs):

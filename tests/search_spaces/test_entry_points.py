@@ -40,12 +40,12 @@ def test_third_party_space_loads_from_entry_point(tmp_path, monkeypatch):
         "[ntknas.search_spaces]\ntiny_ep = tiny_space_pkg:TinySpace\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(search_spaces, "_entry_points_loaded", False)
+    monkeypatch.setattr(search_spaces._registry, "_entry_points_loaded", False)
     try:
         assert "tiny_ep" in search_spaces.list_search_spaces()
         space = search_spaces.create_search_space("tiny_ep")
         assert space.parse("3").arch == "3"
         assert space.build("2")(__import__("torch").zeros(1, 3, 32, 32)).shape == (1, 10)
     finally:
-        search_spaces._REGISTRY.pop("tiny_ep", None)
+        search_spaces._registry._REGISTRY.pop("tiny_ep", None)
         sys.modules.pop("tiny_space_pkg", None)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from ntknas.spectrum import list_metrics
+from ntknas.spectral import list_metrics
 from ntknas.study import (
     SAMPLERS,
     Budget,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from ntknas.spectrum import get_metric, list_metrics, register_metric, spectrum
+from ntknas.spectral import get_metric, list_metrics, register_metric, spectrum
 
 REQUIRED = (
     "cond",
@@ -120,7 +120,7 @@ def test_kernel_level_metrics_plug_in_by_name():
 def test_registries_take_temporary_entries_back():
     import search_spaces
     from ntknas.score import ScoreRule, list_scores, register_score, unregister_score
-    from ntknas.spectrum import register_metric, unregister_metric
+    from ntknas.spectral import register_metric, unregister_metric
 
     before = (list_metrics(), list_scores(), search_spaces.list_search_spaces())
     register_metric("temporary_top", direction="maximize")(lambda ev: float(ev[-1]))
