@@ -207,10 +207,19 @@ def test_tenas_loop_equals_engine_batch_mode():
     assert torch.allclose(tenas_loop(model, x), K, rtol=1e-4, atol=1e-6 * float(K.abs().max()))
 
 
-def test_throughput_contract():
-    r = run_throughput(space="nb201", n=2, batch_size=4)
+@pytest.mark.parametrize(
+    "score, phases, kernel_pass",
+    [
+        ("log_cond", {"build", "forward", "backward", "gram", "eigendecomposition"}, True),
+        ("ntk-agg-v4", {"build", "naswot", "backward_decorrelation", "input_check"}, False),
+    ],
+)
+def test_throughput_contract(score, phases, kernel_pass):
+    r = run_throughput(space="nb201", n=2, batch_size=4, score=score)
     assert r["n"] == 2 and r["archs_per_second"] > 0 and r["peak_memory_bytes"] > 0
-    assert {"build", "forward", "backward", "gram", "eigendecomposition"} <= set(r["phases"])
+    assert r["score"] == score and r["kernel_pass"] is kernel_pass
+    assert phases <= set(r["phases"])
+    assert ("gram" in r["phases"]) is kernel_pass  # the default score runs no kernel pass
     assert abs(sum(r["phases"].values()) - 1.0) < 0.05
     ref = r["train_reference"]
     assert len(ref["time_ratios"]) == 2 and ref["median_train_step_seconds"] > 0

@@ -131,9 +131,9 @@ def test_unknown_objective_is_refused(space, scorer):
 @pytest.mark.parametrize(
     "settings, objective, message",
     [
-        ({}, "ntk-agg-v4", "'ntk-agg-v4' needs backward_decorrelation: .*proxies=True"),
+        ({"proxies": False}, "ntk-agg-v4", "'ntk-agg-v4' needs backward_decorrelation: .*proxies"),
         ({"proxies": True}, "ntk-agg-v2", "'ntk-agg-v2' needs krr_loss: .*heldout > 0"),
-        ({}, "feature_decorrelation", "needs feature_decorrelation: .*proxies=True"),
+        ({"proxies": False}, "feature_decorrelation", "needs feature_decorrelation: .*proxies"),
         ({"kernel": "full"}, "layer_lambda_min_cosine", "kernel 'sum' or 'trace'"),
     ],
 )
