@@ -86,10 +86,10 @@ def _rectifier_pass(
     record: Callable[[torch.Tensor], None],
     statistics: BatchStatistics | None = None,
     output: OutputSelector = None,
-) -> None:
+) -> torch.Tensor:
     """One no-grad train-mode forward (dropout off) calling ``record`` with every rectifier's
     input, and filling ``statistics`` (if given) with each BatchNorm's batch statistics; the
-    model's flags and buffers are restored."""
+    model's flags and buffers are restored. Returns the logits of that forward."""
 
     def hook(_module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
         record(inputs[0].detach())
@@ -114,10 +114,11 @@ def _rectifier_pass(
             for m in model.modules():
                 if isinstance(m, nn.modules.dropout._DropoutNd):
                     m.eval()
-            logits_of(model(x), output)
+            logits = logits_of(model(x), output)
     finally:
         for h in handles:
             h.remove()
+    return logits
 
 
 def activation_codes(
@@ -257,6 +258,7 @@ def rectifier_signals(
     *,
     statistics: BatchStatistics | None = None,
     output: OutputSelector = None,
+    keep_logits: list[torch.Tensor] | None = None,
 ) -> dict[str, float]:
     """``naswot`` and ``feature_decorrelation`` from one no-grad train-mode forward.
 
@@ -265,6 +267,8 @@ def rectifier_signals(
         x: the probe batch.
         samples: images whose channel correlations are averaged (feature decorrelation).
         statistics: filled with each BatchNorm's batch statistics in that forward, if given.
+        keep_logits: the forward's logits are appended to it, if given (the scorer checks
+            them for input independence without a forward of its own).
 
     Example:
         >>> net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
@@ -282,7 +286,9 @@ def rectifier_signals(
         decorrelation[1] += _group_correlation_min_eig(u, samples, layers[0])
         layers[0] += 1
 
-    _rectifier_pass(model, x, record, statistics, output)
+    logits = _rectifier_pass(model, x, record, statistics, output)
+    if keep_logits is not None:
+        keep_logits.append(logits)
     return {
         "naswot": naswot_from_kernel(agreement),
         "feature_decorrelation": decorrelation[0],
@@ -457,6 +463,7 @@ def probe_signals(
     samples: int = 8,
     seconds: dict[str, float] | None = None,
     output: OutputSelector = None,
+    keep_logits: list[torch.Tensor] | None = None,
 ) -> dict[str, float]:
     """``naswot``, ``feature_decorrelation`` and ``backward_decorrelation`` of one probe batch.
 
@@ -473,7 +480,9 @@ def probe_signals(
     """
     started = time.perf_counter()
     statistics: BatchStatistics = {}
-    signals = rectifier_signals(model, x, samples, statistics=statistics, output=output)
+    signals = rectifier_signals(
+        model, x, samples, statistics=statistics, output=output, keep_logits=keep_logits
+    )
     middle = time.perf_counter()
     signals.update(
         backward_signals(model, x, bn=bn, samples=samples, statistics=statistics, output=output)

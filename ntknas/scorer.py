@@ -73,15 +73,26 @@ def input_independent(
             for m in model.modules():
                 if isinstance(m, nn.modules.dropout._DropoutNd):
                     m.eval()
-            out = logits_of(model(x), output).to(torch.float64)
+            out = logits_of(model(x), output)
     finally:
         model.load_state_dict(state)
         for m, flag in flags.items():
             m.training = flag
+    return logits_independence(out)
+
+
+def logits_independence(logits: torch.Tensor) -> str | None:
+    """:func:`input_independent`'s verdict on the logits of a batch, already computed.
+
+    Example:
+        >>> logits_independence(torch.ones(4, 3))
+        'the logits do not depend on the input: every probe image gives the same logits'
+    """
+    out = logits.detach().to(torch.float64)
     if not torch.isfinite(out).all():
         return "the logits are not finite on the probe images"
     spread = (out - out.mean(dim=0, keepdim=True)).abs().max()
-    if x.shape[0] > 1 and float(spread) <= 1e-6 * max(float(out.abs().max()), 1e-30):
+    if out.shape[0] > 1 and float(spread) <= 1e-6 * max(float(out.abs().max()), 1e-30):
         return "the logits do not depend on the input: every probe image gives the same logits"
     return None
 
@@ -405,12 +416,18 @@ class NTKScorer:
         """The probe signals, #params and FLOPs without a kernel pass."""
         phases: dict[str, float] = {}
         metrics: dict[str, float] = {}
+        logits: list[torch.Tensor] = []
         if requirements(self.needs or ()) & {PROBE_FORWARD, BACKWARD_PROBE}:
-            metrics.update(self.forward_proxies(model, phases))
+            metrics.update(self.forward_proxies(model, phases, keep_logits=logits))
         if self._wants(SYNFLOW):
             metrics["synflow"] = self._synflow(model, phases)
         t = time.perf_counter()
-        reason = input_independent(model, self.probe[0], self.output)
+        # the probe forward's logits when it ran (the same no-grad train-mode forward)
+        reason = (
+            logits_independence(logits[0])
+            if logits
+            else input_independent(model, self.probe[0], self.output)
+        )
         phases["input_check"] = time.perf_counter() - t
         t = time.perf_counter()
         flops = count_flops(model, tuple(self.probe[0].shape[1:]))
@@ -453,7 +470,11 @@ class NTKScorer:
         return value
 
     def forward_proxies(
-        self, model: nn.Module, phases: dict[str, float] | None = None
+        self,
+        model: nn.Module,
+        phases: dict[str, float] | None = None,
+        *,
+        keep_logits: list[torch.Tensor] | None = None,
     ) -> dict[str, float]:
         """The probe signals that need no kernel (:func:`ntknas.objectives.probe_signal_names`):
         ``naswot`` and
@@ -462,7 +483,14 @@ class NTKScorer:
         of its first 8 images on that forward's BatchNorm statistics. The model must be on the
         scorer's device. ``phases``: filled with the seconds of each part (``naswot``,
         ``backward_decorrelation``)."""
-        return probe_signals(model, self.probe[0], bn=self.bn, seconds=phases, output=self.output)
+        return probe_signals(
+            model,
+            self.probe[0],
+            bn=self.bn,
+            seconds=phases,
+            output=self.output,
+            keep_logits=keep_logits,
+        )
 
     def score_kernels(
         self, space: SearchSpace, spec: ArchSpec | str, kernels: Sequence[str]

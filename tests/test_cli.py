@@ -127,6 +127,7 @@ def test_bad_config_key_from_a_file(tmp_path, capsys):
     assert "c.yaml" in err and "'scorer.kernal'" in err
 
 
+@pytest.mark.slow
 def test_subprocess_exit_status_and_no_traceback():
     out = subprocess.run(
         [sys.executable, "-m", "ntknas.cli", "score", "--space", "nb201", "--arch", "|bad~0|"],
@@ -183,6 +184,7 @@ def test_search_writes_results(tmp_path, capsys):
     assert {"torch", "optuna", "cuda"} <= set(versions)
 
 
+@pytest.mark.slow
 def test_search_with_enqueue_and_screen_to_train(tmp_path, capsys):
     known = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
     code = main(
@@ -239,6 +241,7 @@ def test_readme_creates_a_study_for_workers_with_n_trials_0(tmp_path, capsys):
     assert main(["search", "study.n_trials=-1"]) == 2
 
 
+@pytest.mark.slow
 def test_default_search_skips_the_kernel_and_reports_the_finalists_spectrum(tmp_path, capsys):
     import csv
 

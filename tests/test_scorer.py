@@ -84,6 +84,7 @@ def test_full_kernel_metrics_use_the_whole_kernel():
     assert r.metrics["trace"] == pytest.approx(float(full.double().trace()), rel=1e-5)
 
 
+@pytest.mark.slow
 def test_score_kernels_equals_one_scorer_per_kernel():
     # every bn mode of the contraction itself: tests/ntk/test_engine.py (small models)
     bn, implementation = "frozen", "func"

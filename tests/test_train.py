@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pytest
 import torch
 
 import search_spaces
@@ -13,6 +14,7 @@ def _model(seed: int = 0):
     return space.build("stages=2;depth=1-1;width=16-16;kernel=3-3;down=stride;bn=on;act=relu")
 
 
+@pytest.mark.slow
 def test_short_training_learns_and_is_deterministic_on_cpu():
     train, test = synthetic(600, seed=0), synthetic(200, seed=0, split="test")
     a = train_short(_model(), train, test, epochs=3, batch_size=64, lr=0.05, seed=1)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 
 import optuna
+import pytest
 
 from ntknas.config import load_config
 from ntknas.study._heartbeat import trials_without_heartbeat
@@ -11,6 +12,7 @@ from ntknas.validate import run_validate
 from tests.bench.test_benches import table  # noqa: F401  (fixture)
 
 
+@pytest.mark.slow
 def test_validate_scores_trains_correlates_and_resumes(tmp_path):
     config = load_config(
         None,
@@ -55,6 +57,7 @@ def test_validate_scores_trains_correlates_and_resumes(tmp_path):
     assert json.loads((folder / "correlations.json").read_text())["n"] == again["n"] == 3
 
 
+@pytest.mark.slow
 def test_validate_stratified_and_ground_truth(tmp_path, table):  # noqa: F811
     config = load_config(
         None,
@@ -84,6 +87,7 @@ def test_validate_stratified_and_ground_truth(tmp_path, table):  # noqa: F811
     assert "table_accuracy" not in (tmp_path / "g" / "architectures.csv").read_text()
 
 
+@pytest.mark.slow
 def test_validate_reports_scores_and_kernel_evolution(tmp_path):
     """The objectives bring what their scores need into the table (the default ntk-agg-v4: the
     probe signals; ntk-agg-v2: kernel regression too), and each trained network's NTK is

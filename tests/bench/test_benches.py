@@ -36,6 +36,7 @@ def table(tmp_path):
     return path
 
 
+@pytest.mark.slow
 def test_disconnected_cells_counted(table):
     r = run_nb201(ground_truth=str(table), target="acc", batch_size=2, progress=False)
     assert r["n"] == 8 and r["n_disconnected"] >= 1  # the last row is disconnected
@@ -43,6 +44,7 @@ def test_disconnected_cells_counted(table):
     assert r["settings"]["sum/frozen/all/1"]["degenerate"] >= r["n_disconnected"]
 
 
+@pytest.mark.slow
 def test_nb201_bench_json_contract(table, capsys):
     code = main(
         [
@@ -70,6 +72,7 @@ def test_nb201_bench_json_contract(table, capsys):
     assert out["baselines"]["params"]["kendall_tau"] > 0.2  # the made-up table rewards convs
 
 
+@pytest.mark.slow
 def test_nb201_bench_counts_disconnected_and_caches(table, tmp_path):
     cache = tmp_path / "cache.jsonl"
     kwargs = dict(
@@ -95,6 +98,7 @@ def test_nb201_bench_counts_disconnected_and_caches(table, tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_nb201_bench_contracts_sum_and_trace_from_one_full_pass(table, tmp_path):
     kwargs = dict(ground_truth=str(table), target="acc", batch_size=3, progress=False, n=4)
     cache = tmp_path / "cache.jsonl"
@@ -119,6 +123,7 @@ def test_nb201_bench_contracts_sum_and_trace_from_one_full_pass(table, tmp_path)
             assert a == pytest.approx(b, abs=1e-9), (setting, metric)
 
 
+@pytest.mark.slow
 def test_nb201_bench_shards_share_one_cache(table, tmp_path, capsys):
     cache = tmp_path / "cache.jsonl"
     kwargs = dict(ground_truth=str(table), target="acc", batch_size=3, progress=False, n=5)
@@ -148,6 +153,7 @@ def test_bad_ground_truth(tmp_path, content, message):
     assert main(["bench", "nb201", "--ground-truth", str(path), "--target", "acc"]) == 2
 
 
+@pytest.mark.slow
 def test_speed_bench_contract():
     arch = "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|skip_connect~2|"
     result = run_speed(
@@ -174,6 +180,7 @@ def test_speed_bench_contract():
     assert set(METHODS) >= {"tenas_loop"}
 
 
+@pytest.mark.slow
 def test_nb201_bench_adds_new_forward_proxies_to_an_older_cache(table, tmp_path):
     cache = tmp_path / "cache.jsonl"
     kwargs = dict(
@@ -207,6 +214,7 @@ def test_tenas_loop_equals_engine_batch_mode():
     assert torch.allclose(tenas_loop(model, x), K, rtol=1e-4, atol=1e-6 * float(K.abs().max()))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "score, phases, kernel_pass",
     [
@@ -228,6 +236,7 @@ def test_throughput_contract(score, phases, kernel_pass):
     assert "CPU allocator: " in format_throughput(r)
 
 
+@pytest.mark.slow
 def test_nb201_bench_with_kernel_regression_and_proxies(table, capsys):
     code = main(
         ["bench", "nb201", "--ground-truth", str(table), "--target", "acc", "--batch-size", "6"]
@@ -258,6 +267,7 @@ def test_theory_bench_contract(tmp_path, capsys):
     assert main(["bench", "theory", "--widths", "a,b"]) == 2
 
 
+@pytest.mark.slow
 def test_device_check_on_cpu_passes_and_reports_every_combination():
     from ntknas.bench.device_check import check
 
@@ -278,6 +288,7 @@ def _run_allocator_probe() -> bool:
     return done.stdout.strip() == "True"
 
 
+@pytest.mark.slow
 def test_throughput_workers_split_the_architectures():
     from ntknas.bench.throughput import run_throughput_workers
 
@@ -326,6 +337,7 @@ def test_score_selection_splits_and_reports_fixed_and_selected_rules(tmp_path, c
     assert float(best_ntk.split()[-2]) > 0.9  # tau on half B
 
 
+@pytest.mark.slow
 def test_init_stability_identical_inits_agree_and_different_ones_are_reported():
     from ntknas.bench.stability import init_stability
 
@@ -353,6 +365,7 @@ def test_init_stability_identical_inits_agree_and_different_ones_are_reported():
         init_stability(archs, inits=1, batch_size=4)
 
 
+@pytest.mark.slow
 def test_stability_cli_json_table_and_bad_input(table, tmp_path, capsys):
     args = ["bench", "stability", "--n", "3", "--inits", "2", "--batch-size", "4"]
     code = main([*args, "--ground-truth", str(table), "--target", "acc", "--json"])
@@ -384,6 +397,7 @@ raise SystemExit(main(sys.argv[1:]))
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "command",
     [

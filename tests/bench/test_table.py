@@ -36,6 +36,7 @@ def macro_table(tmp_path):
     return path
 
 
+@pytest.mark.slow
 def test_table_json_contract_and_baselines(macro_table, capsys):
     argv = ["bench", "table", "--space", "nbmacro", "--ground-truth", str(macro_table)]
     argv += ["--target", "acc", "--batch-size", "4", "--proxies", "--json"]
@@ -53,6 +54,7 @@ def test_table_json_contract_and_baselines(macro_table, capsys):
     assert metric_direction("synflow") == "maximize"
 
 
+@pytest.mark.slow
 def test_table_caches_per_space_and_options(macro_table, tmp_path):
     cache = tmp_path / "c.jsonl"
     kwargs = dict(
@@ -211,6 +213,7 @@ def test_cifar100_tree_gives_100_class_heads(tmp_path, macro_table):
     assert scorer.build(space, "00000000")(scorer.probe[0]).shape == (8, 100)
 
 
+@pytest.mark.slow
 def test_vit_space_scores_at_its_own_image_size(tmp_path):
     space = search_spaces.create_search_space("pit", image_size=32)
     path = _write(tmp_path / "pit.csv", [space.sample(s).arch for s in range(3)])

@@ -214,6 +214,7 @@ def test_bad_input_raises_value_error(call, message):
         call(MODELS["mlp"](), None)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", range(3))
 @pytest.mark.parametrize("implementation", VECTORIZED)
 def test_float32_kernel_is_as_accurate_as_the_float32_reference_loop(implementation, seed):

@@ -27,6 +27,7 @@ def test_parameter_counts_match_the_benchmark(arch, params):
     assert SPACE.cost(arch).params == params
 
 
+@pytest.mark.slow
 def test_parameter_range_over_the_whole_space():
     # parameters depend only on how many 1x1 / 3x3 convs a cell has
     counts = {}

@@ -36,6 +36,7 @@ def test_unknown_space():
         create_search_space("nope")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", SPACES)
 def test_contract(name):
     space = create_search_space(name)
@@ -95,6 +96,7 @@ def test_suggest_with_a_real_study_uses_ordered_distributions(name):
     assert all(space.parse(s.to_string()) == s for s in specs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", SPACES)
 def test_ntk_on_smallest_member(name):
     space = create_search_space(name)

@@ -59,6 +59,7 @@ def test_cache_scores_each_architecture_once(space, scorer):
     assert warm.warm(study) == 1 and space.parse(CONV).hash in warm
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sampler", SAMPLERS)
 def test_batched_screening_with_every_sampler(space, scorer, sampler):
     objectives = ["log_cond", "params"] if sampler == "nsga2" else ["log_cond"]
@@ -94,6 +95,7 @@ def test_screen_records_failures_and_goes_on(space, scorer, monkeypatch):
     assert len(study.trials) == 4
 
 
+@pytest.mark.slow
 def test_combined_score_objective_ranks_the_population(space):
     """ntk-agg-v1 needs kernel regression and NASWOT; each trial's value is its rank-aggregate
     among the architectures scored so far, and the report re-ranks the final population."""

@@ -32,6 +32,7 @@ def nb201():
     return search_spaces.create_search_space("nb201", cells=1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["memory", "sqlite", "journal"])
 def test_each_trial_trains_the_best_scored_candidate_of_its_draw(kind, tmp_path, nb201):
     scorer = NTKScorer(batch_size=4)
@@ -93,6 +94,7 @@ def test_enqueued_trials_keep_their_architecture(nb201):
     assert "ntknas:prescreen_arch" in study.trials[1].user_attrs
 
 
+@pytest.mark.slow
 def test_pruning_happens_at_the_right_quantile(nb201):
     trained = []
 
@@ -176,6 +178,7 @@ WORKER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_two_workers_never_score_the_same_architecture_twice(tmp_path):
     url = f"journal:{tmp_path / 'shared.journal'}"
     optuna.create_study(study_name="shared", storage=create_storage(url, workers=2))
@@ -209,6 +212,7 @@ def test_two_workers_never_score_the_same_architecture_twice(tmp_path):
     assert len(archs) >= 3 and set(archs) <= set(complete)
 
 
+@pytest.mark.slow
 def test_studies_naming_one_score_store_share_it(tmp_path, nb201):
     storage = create_storage(f"sqlite:///{tmp_path / 'shared.db'}")
     runs = []

@@ -23,6 +23,7 @@ def screened(space, scorer):
     return study
 
 
+@pytest.mark.slow
 def test_top_k_enqueued_and_trained_with_epoch_reports(space, screened):
     train_study = optuna.create_study(direction="maximize")
     enqueued = enqueue_top_k(screened, train_study, 2)
@@ -50,6 +51,7 @@ def test_training_objective_refuses_trials_not_enqueued(space):
     assert study.trials[0].state == TrialState.FAIL
 
 
+@pytest.mark.slow
 def test_second_claim_of_the_same_architecture_is_refused(space, screened):
     train_study = optuna.create_study(direction="maximize")
     enqueue_top_k(screened, train_study, 1)
@@ -62,6 +64,7 @@ def test_second_claim_of_the_same_architecture_is_refused(space, screened):
     assert states == [TrialState.COMPLETE, TrialState.FAIL]
 
 
+@pytest.mark.slow
 def test_pruner_stops_bad_training(space, screened):
     train_study = optuna.create_study(
         direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=101.0)

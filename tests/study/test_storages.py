@@ -86,6 +86,7 @@ def _check_accounting(study: optuna.Study, n_trials: int, logs: list[Path]) -> N
     assert {t.number for t in finished} >= set(reported_numbers)
 
 
+@pytest.mark.slow
 def test_sqlite_single_process_and_report(tmp_path, space):
     url = f"sqlite:///{tmp_path / 'study.db'}"
     config = load_config(
@@ -132,6 +133,7 @@ def test_unreachable_storage_is_a_clear_error(tmp_path):
         create_storage(f"journal:{tmp_path / 'missing' / 'j.log'}")
 
 
+@pytest.mark.slow
 def test_journal_file_shared_by_processes(tmp_path):
     n_trials = 24
     storage = f"journal:{tmp_path / 'study.journal'}"
@@ -214,6 +216,7 @@ def test_postgres_worker_killed_and_restarted(tmp_path, postgres_url):
     assert len(stale) <= 1  # the trial that was running when the worker died, retried
 
 
+@pytest.mark.slow
 def test_trial_of_a_worker_killed_before_its_first_heartbeat_is_failed_and_retried(tmp_path):
     """Optuna's fail_stale_trials skips RUNNING trials that never recorded a heartbeat; a
     worker killed between ask() and its first heartbeat would leave one RUNNING forever."""
@@ -268,6 +271,7 @@ def test_journal_trial_of_a_dead_owner_is_failed_and_retried(tmp_path):
     assert len([t for t in study.get_trials(deepcopy=False) if t.state == TrialState.WAITING]) == 2
 
 
+@pytest.mark.slow
 def test_journal_worker_killed_and_restarted(tmp_path):
     """The issue's recipe: two workers on a Journal file, one killed with SIGKILL, the other
     finishes, a restarted worker re-runs the dead worker's trials; the study ends with the
