@@ -217,12 +217,16 @@ def main() -> None:
         sizes[table] = len(rows)
         for name, components in every.items():
             taus[name][table], rhos[name][table] = correlate(rows, components)
+        for column, row in result["baselines"].items():  # the tables' own NASLib columns
+            if column.startswith("naslib_"):
+                taus.setdefault(column, {})[table] = row["kendall_tau"]
+                rhos.setdefault(column, {})[table] = row["spearman_rho"]
         print(f"{table}: {len(rows)} architectures", flush=True)
     header = f"{'score':36s}" + "".join(f"{t:>14s}" for t in names) + f"{'min':>8s}{'mean':>8s}"
     print(header)
-    for name in every:
-        values = [taus[name][t] for t in names]
-        cells = "".join(f"{v:14.3f}" for v in values)
+    for name in taus:
+        values = [taus[name].get(t, float("nan")) for t in names]
+        cells = "".join(f"{v:14.3f}" if math.isfinite(v) else f"{'':>14s}" for v in values)
         finite = [v for v in values if math.isfinite(v)]
         low = min(finite) if finite else float("nan")
         mean = statistics.mean(finite) if finite else float("nan")

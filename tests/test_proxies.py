@@ -433,3 +433,26 @@ def test_probe_signals_read_every_layer_of_a_vit(space_name):
     assert signals["feature_decorrelation"] == 0.0  # features >= tokens: zero by rank
     assert signals["feature_group_decorrelation"] > 0.0
     assert signals["backward_group_decorrelation"] > 0.0
+
+
+def test_recorded_batch_statistics_are_the_batch_statistics_and_momentum_is_restored():
+    from ntknas.proxies import _rectifier_pass
+
+    torch.manual_seed(0)
+    model = SmallCNN()
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    norms[0].momentum = None  # cumulative averaging: also restored
+    inputs: dict[nn.Module, torch.Tensor] = {}
+    hooks = [m.register_forward_pre_hook(lambda m, i: inputs.setdefault(m, i[0])) for m in norms]
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    statistics: dict = {}
+    _rectifier_pass(model, torch.randn(10, 3, 8, 8), lambda u: None, statistics)
+    for h in hooks:
+        h.remove()
+    for m in norms:
+        var, mean = torch.var_mean(inputs[m], [0, 2, 3], unbiased=False)
+        (got_var, got_mean), = statistics[m]
+        assert torch.allclose(got_mean, mean, rtol=1e-5, atol=1e-6)
+        assert torch.allclose(got_var, var, rtol=1e-5, atol=1e-6)
+    assert norms[0].momentum is None and norms[1].momentum == 0.1
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
