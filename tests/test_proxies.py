@@ -451,7 +451,7 @@ def test_recorded_batch_statistics_are_the_batch_statistics_and_momentum_is_rest
         h.remove()
     for m in norms:
         var, mean = torch.var_mean(inputs[m], [0, 2, 3], unbiased=False)
-        (got_var, got_mean), = statistics[m]
+        ((got_var, got_mean),) = statistics[m]
         assert torch.allclose(got_mean, mean, rtol=1e-5, atol=1e-6)
         assert torch.allclose(got_var, var, rtol=1e-5, atol=1e-6)
     assert norms[0].momentum is None and norms[1].momentum == 0.1
