@@ -90,6 +90,8 @@ REFERENCES: dict[str, dict[str, str]] = {
     "ntk-agg-v4": {"feature_decorrelation": MAX, "backward_decorrelation": MAX},
     "feature_group_decorrelation": {"feature_group_decorrelation": MAX},
     "backward_group_decorrelation": {"backward_group_decorrelation": MAX},
+    "feature_decorrelation": {"feature_decorrelation": MAX},
+    "backward_decorrelation": {"backward_decorrelation": MAX},
     "naswot": {"naswot": MAX},
     "synflow": {"synflow": MAX},
     "log_cond": {"log_cond": "minimize"},

@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from ntknas.score import DEFAULT_SCORE
+
 
 class ConfigError(ValueError):
     """A configuration problem; the message names the key and the file."""
@@ -39,7 +41,7 @@ class StudyConfig:
     sampler: str = "tpe"
     seed: int = 0
     storage: str | None = None
-    objectives: list[str] = field(default_factory=lambda: ["ntk-agg-v4"])
+    objectives: list[str] = field(default_factory=lambda: [DEFAULT_SCORE])
     batch: int = 8
     top_k: int = 10
     workers: int = 1

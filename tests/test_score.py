@@ -26,10 +26,17 @@ def test_registered_rules_are_well_formed(name):
 
 def test_default_score_is_ntk_based():
     rule = get_score(DEFAULT_SCORE)
-    assert "backward_decorrelation" in rule.components  # the NTK's back-propagated factor
+    assert "backward_group_decorrelation" in rule.components  # the NTK's back-propagated factor
     assert "krr_loss" in get_score("ntk-only-v1").components
-    for name in ("ntk-only-v1", "ntk-only-v2", "ntk-only-v3", "ntk-only-v4"):
-        forbidden = {"naswot", "feature_decorrelation", "flops", "params"}
+    for name in ("ntk-only-v1", "ntk-only-v2", "ntk-only-v3", "ntk-only-v4", "ntk-only-v6"):
+        forbidden = {
+            "naswot",
+            "feature_decorrelation",
+            "feature_group_decorrelation",
+            "synflow",
+            "flops",
+            "params",
+        }
         assert not forbidden & set(get_score(name).components), name
     assert "layer_lambda_min_cosine" in get_score("ntk-only-v2").components
 

@@ -12,6 +12,7 @@ from ntknas.bench.speed import METHODS, format_speed, run_speed, tenas_loop
 from ntknas.bench.throughput import format_throughput, format_throughput_workers, run_throughput
 from ntknas.cli import main
 from ntknas.data import DataError
+from ntknas.score import DEFAULT_SCORE
 
 
 @pytest.fixture
@@ -244,7 +245,7 @@ def test_nb201_bench_with_kernel_regression_and_proxies(table, capsys):
     )
     assert code == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["default_score"] == "ntk-agg-v4" and out["heldout"] == 6
+    assert out["default_score"] == DEFAULT_SCORE and out["heldout"] == 6
     for name in ("ntk-agg-v4", "ntk-agg-v1", "ntk-only-v1", "krr_loss", "naswot", "log_cond"):
         assert name in out["correlations"], name
 

@@ -15,6 +15,7 @@ from ntknas.bench.table import read_table, run_table
 from ntknas.cli import main
 from ntknas.data import DataError
 from ntknas.objectives import metric_direction
+from ntknas.score import DEFAULT_SCORE
 from tests.helpers import write_imagefolder
 
 TINY_MACRO = {"init_channels": 4, "head_channels": 16}
@@ -49,7 +50,7 @@ def test_table_json_contract_and_baselines(macro_table, capsys):
     assert set(out["baselines"]) == {"params", "flops", "naslib_fake"}
     # the made-up baseline is minus the accuracy: it ranks exactly backwards
     assert out["baselines"]["naslib_fake"]["kendall_tau"] == pytest.approx(-1.0)
-    assert out["default_score"] == "ntk-agg-v4" and "ntk-agg-v4" in out["correlations"]
+    assert out["default_score"] == DEFAULT_SCORE and DEFAULT_SCORE in out["correlations"]
     assert "synflow" in out["correlations"] and "naswot" in out["correlations"]
     assert metric_direction("synflow") == "maximize"
 
