@@ -32,7 +32,7 @@ import copy
 import math
 import time
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 
 import torch
 from torch import nn
@@ -222,6 +222,15 @@ def _channel_correlation_min_eig(u: torch.Tensor, samples: int) -> float:
     return float(torch.where(smallest > tolerance, smallest, 0.0).mean())
 
 
+#: The signals of the probe forward and of the backward probe (directions and requirements:
+#: :mod:`ntknas.objectives`).
+FORWARD_SIGNALS: tuple[str, ...] = (
+    "naswot",
+    "feature_decorrelation",
+    "feature_group_decorrelation",
+)
+BACKWARD_SIGNALS: tuple[str, ...] = ("backward_decorrelation", "backward_group_decorrelation")
+
 #: Channels per group of the group-decorrelation signals, and the most groups read per layer.
 GROUP_CHANNELS = 8
 MAX_GROUPS = 16
@@ -273,8 +282,9 @@ def rectifier_signals(
     statistics: BatchStatistics | None = None,
     output: OutputSelector = None,
     keep_logits: list[torch.Tensor] | None = None,
+    signals: Collection[str] | None = None,
 ) -> dict[str, float]:
-    """``naswot`` and ``feature_decorrelation`` from one no-grad train-mode forward.
+    """``naswot`` and the feature decorrelations from one no-grad train-mode forward.
 
     Args:
         model: the network (flags and buffers are restored afterwards).
@@ -283,31 +293,37 @@ def rectifier_signals(
         statistics: filled with each BatchNorm's batch statistics in that forward, if given.
         keep_logits: the forward's logits are appended to it, if given (the scorer checks
             them for input independence without a forward of its own).
+        signals: the names to compute (None: all three); the others are left out.
 
     Example:
         >>> net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
         >>> sorted(rectifier_signals(net, torch.randn(5, 4)))
         ['feature_decorrelation', 'feature_group_decorrelation', 'naswot']
     """
+    wanted = set(FORWARD_SIGNALS if signals is None else signals) & set(FORWARD_SIGNALS)
     b = x.shape[0]
     agreement = torch.zeros(b, b, dtype=torch.float64, device=x.device)
     decorrelation = [0.0, 0.0]
     layers = [0]
 
     def record(u: torch.Tensor) -> None:
-        _add_agreement(agreement, u)
-        decorrelation[0] += _channel_correlation_min_eig(u, samples)
-        decorrelation[1] += _group_correlation_min_eig(u, samples, layers[0])
+        if "naswot" in wanted:
+            _add_agreement(agreement, u)
+        if "feature_decorrelation" in wanted:
+            decorrelation[0] += _channel_correlation_min_eig(u, samples)
+        if "feature_group_decorrelation" in wanted:
+            decorrelation[1] += _group_correlation_min_eig(u, samples, layers[0])
         layers[0] += 1
 
     logits = _rectifier_pass(model, x, record, statistics, output)
     if keep_logits is not None:
         keep_logits.append(logits)
-    return {
-        "naswot": naswot_from_kernel(agreement),
+    values = {
+        "naswot": naswot_from_kernel(agreement) if "naswot" in wanted else 0.0,
         "feature_decorrelation": decorrelation[0],
         "feature_group_decorrelation": decorrelation[1],
     }
+    return {name: value for name, value in values.items() if name in wanted}
 
 
 def feature_decorrelation(
@@ -410,6 +426,7 @@ def backward_signals(
     samples: int = 8,
     statistics: BatchStatistics | None = None,
     output: OutputSelector = None,
+    signals: Collection[str] | None = None,
 ) -> dict[str, float]:
     """``backward_decorrelation`` and ``backward_group_decorrelation`` from one backward.
 
@@ -417,7 +434,8 @@ def backward_signals(
     weight layer's output through random groups of 8 channels (:func:`_group_correlation_min_eig`),
     so it is defined for any ratio of channels to positions (a layer with at least as many
     channels as positions reads exactly 0 in the first, by rank alone), and (B, D) outputs are
-    read over the samples. Arguments as :func:`backward_decorrelation`.
+    read over the samples. Arguments as :func:`backward_decorrelation`; ``signals``: the names
+    to compute (None: both).
 
     Example:
         >>> net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(32, 2))
@@ -428,14 +446,16 @@ def backward_signals(
         raise ValueError(f"unknown bn mode {bn!r}; allowed: frozen, eval, batch")
     if not isinstance(samples, int) or samples < 1:
         raise ValueError(f"samples must be a positive integer, got {samples!r}")
+    wanted = set(BACKWARD_SIGNALS if signals is None else signals) & set(BACKWARD_SIGNALS)
     total = [0.0, 0.0]
     layers = [0]
 
     def record(delta: torch.Tensor) -> None:
         delta = delta.detach()
-        if delta.dim() >= 3:
+        if delta.dim() >= 3 and "backward_decorrelation" in wanted:
             total[0] += _channel_correlation_min_eig(delta, samples)
-        total[1] += _group_correlation_min_eig(delta, samples, layers[0])
+        if "backward_group_decorrelation" in wanted:
+            total[1] += _group_correlation_min_eig(delta, samples, layers[0])
         layers[0] += 1
 
     def attach(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
@@ -466,7 +486,8 @@ def backward_signals(
     finally:
         for h in handles:
             h.remove()
-    return {"backward_decorrelation": total[0], "backward_group_decorrelation": total[1]}
+    values = {"backward_decorrelation": total[0], "backward_group_decorrelation": total[1]}
+    return {name: value for name, value in values.items() if name in wanted}
 
 
 def probe_signals(
@@ -478,13 +499,15 @@ def probe_signals(
     seconds: dict[str, float] | None = None,
     output: OutputSelector = None,
     keep_logits: list[torch.Tensor] | None = None,
+    signals: Collection[str] | None = None,
 ) -> dict[str, float]:
-    """``naswot``, ``feature_decorrelation`` and ``backward_decorrelation`` of one probe batch.
+    """``naswot``, the feature and the backward decorrelations of one probe batch.
 
     One no-grad train-mode forward of ``x`` gives the first two (:func:`rectifier_signals`) and
     the BatchNorm statistics that :func:`backward_decorrelation` (``bn="frozen"``) then uses for
     a forward and backward of the first ``samples`` images only. ``seconds``: filled with the
-    time of each part (``naswot``: the forward; ``backward_decorrelation``).
+    time of each part (``naswot``: the forward; ``backward_decorrelation``). ``signals``: the
+    names to compute (None: all five); the backward runs only when a backward signal is asked.
 
     Example:
         >>> net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten())
@@ -494,17 +517,33 @@ def probe_signals(
     """
     started = time.perf_counter()
     statistics: BatchStatistics = {}
-    signals = rectifier_signals(
-        model, x, samples, statistics=statistics, output=output, keep_logits=keep_logits
+    wanted = set(FORWARD_SIGNALS + BACKWARD_SIGNALS) if signals is None else set(signals)
+    values = rectifier_signals(
+        model,
+        x,
+        samples,
+        statistics=statistics,
+        output=output,
+        keep_logits=keep_logits,
+        signals=wanted,
     )
     middle = time.perf_counter()
-    signals.update(
-        backward_signals(model, x, bn=bn, samples=samples, statistics=statistics, output=output)
-    )
+    if wanted & set(BACKWARD_SIGNALS):
+        values.update(
+            backward_signals(
+                model,
+                x,
+                bn=bn,
+                samples=samples,
+                statistics=statistics,
+                output=output,
+                signals=wanted,
+            )
+        )
     if seconds is not None:
         seconds["naswot"] = middle - started
         seconds["backward_decorrelation"] = time.perf_counter() - middle
-    return signals
+    return values
 
 
 def naswot_from_kernel(k: torch.Tensor) -> float:

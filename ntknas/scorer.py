@@ -381,12 +381,15 @@ class NTKScorer:
             phases["kernel_regression"] = time.perf_counter() - t2
         if self.proxies:
             t = time.perf_counter()
-            if self.kernel != "full":
+            wanted = None if self.needs is None else metrics_needed(self.needs)
+            if self.kernel != "full" and (wanted is None or "kernel_alignment" in wanted):
                 metrics["kernel_alignment"] = kernel_target_alignment(K, labels, self.num_classes)
             if same_model is not None:
-                metrics.update({n: same_model.metrics[n] for n in probe_signal_names()})
+                metrics.update(
+                    {n: v for n, v in same_model.metrics.items() if n in probe_signal_names()}
+                )
                 phases["naswot"] = time.perf_counter() - t
-            else:
+            elif self._wants(PROBE_FORWARD) or self._wants(BACKWARD_PROBE):
                 metrics.update(self.forward_proxies(model, phases))
         if self._wants(SYNFLOW):
             metrics["synflow"] = self._synflow(model, phases, same_model)
@@ -490,6 +493,7 @@ class NTKScorer:
             seconds=phases,
             output=self.output,
             keep_logits=keep_logits,
+            signals=None if self.needs is None else metrics_needed(self.needs),
         )
 
     def score_kernels(

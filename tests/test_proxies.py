@@ -456,3 +456,22 @@ def test_recorded_batch_statistics_are_the_batch_statistics_and_momentum_is_rest
         assert torch.allclose(got_var, var, rtol=1e-5, atol=1e-6)
     assert norms[0].momentum is None and norms[1].momentum == 0.1
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+
+
+@pytest.mark.parametrize(
+    "signals",
+    [
+        {"naswot"},
+        {"feature_group_decorrelation", "backward_group_decorrelation"},
+        {"backward_decorrelation"},
+    ],
+)
+def test_probe_signals_compute_what_is_asked_and_the_same_values(signals):
+    torch.manual_seed(0)
+    model = SmallCNN()
+    x = torch.randn(12, 3, 8, 8, generator=torch.Generator().manual_seed(2))
+    every = probe_signals(model, x)
+    some = probe_signals(model, x, signals=signals)
+    assert set(some) == signals
+    for name in signals:
+        assert some[name] == pytest.approx(every[name], rel=1e-6), name

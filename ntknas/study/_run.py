@@ -210,7 +210,7 @@ def finalist_spectra(study: optuna.Study, space: SearchSpace, scorer: NTKScorer,
     from ntknas.study._report import FINALISTS_ATTR, ranking_rows
 
     full = copy.copy(scorer)
-    full.needs = None
+    full.needs = tuple(list_metrics())  # the kernel pass and its spectrum, nothing else
     known = json.loads(study.user_attrs.get(FINALISTS_ATTR, "{}"))
     done = 0
     for row in [r for r in ranking_rows(study) if r["rank"] is not None][:k]:
