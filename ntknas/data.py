@@ -184,7 +184,9 @@ def _folder_for_split(path: Path, split: str) -> Path:
     return path
 
 
-def _list_images(folder: Path) -> tuple[list[tuple[str, int]], list[str]]:
+def list_images(folder: Path) -> tuple[list[tuple[str, int]], list[str]]:
+    """(path, class index) of every image of a class-per-folder tree, and the class names
+    (torchvision's ``ImageFolder`` order); a clear :class:`DataError` for an unusable tree."""
     from torchvision.datasets.folder import find_classes, make_dataset
 
     try:
@@ -229,7 +231,7 @@ def imagefolder(
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r}; allowed: {', '.join(SPLITS)}")
     folder = _folder_for_split(Path(path).expanduser(), split)
-    samples, classes = _list_images(folder)
+    samples, classes = list_images(folder)
     stamp = hashlib.sha256(
         f"{folder.resolve()}|{len(samples)}|{samples[-1][0]}|{os.path.getmtime(samples[-1][0])}|{size}".encode()
     ).hexdigest()[:16]
@@ -276,7 +278,14 @@ def load_dataset(
     return imagefolder(source.split(":", 1)[1], split=split)
 
 
-def _balanced_indices(labels: list[int], batch_size: int, seed: int) -> list[int]:
+def balanced_indices(labels: list[int], batch_size: int, seed: int) -> list[int]:
+    """``batch_size`` indices into ``labels``, as class-balanced as possible, deterministic for
+    ``seed`` (the probe batch's selection).
+
+    Example:
+        >>> sorted(balanced_indices([0, 0, 1, 1, 2, 2], 3, seed=0)) != []
+        True
+    """
     rng = random.Random(seed)
     by_class: dict[int, list[int]] = {}
     for i, c in enumerate(labels):
@@ -328,8 +337,8 @@ def probe_batch(
     check_source(source)
     if source.startswith("imagefolder:"):
         folder = _folder_for_split(Path(source.split(":", 1)[1]).expanduser(), split)
-        samples, _ = _list_images(folder)
-        idx = _balanced_indices([c for _, c in samples], batch_size, seed)
+        samples, _ = list_images(folder)
+        idx = balanced_indices([c for _, c in samples], batch_size, seed)
         images = _decode([samples[i][0] for i in idx], 32)
         labels = torch.tensor([samples[i][1] for i in idx], dtype=torch.long)
         return normalize(images), labels
@@ -337,7 +346,7 @@ def probe_batch(
     data = load_dataset(
         source, split=split, data_dir=data_dir, download=download, synthetic_size=n, seed=seed
     )
-    idx = _balanced_indices(data.labels.tolist(), batch_size, seed)
+    idx = balanced_indices(data.labels.tolist(), batch_size, seed)
     return normalize(data.images[idx]), data.labels[idx]
 
 

@@ -51,7 +51,7 @@ known from the dev table at that time):
 
   Both were fixed (and committed) *after* a pilot on the dev table and before any evaluation
   on held-out cells: on the first 300 architectures of the seeded 1,000-cell sample
-  (``scripts/pilot_filter_kernel.py``; 296 connected) backward decorrelation ranked at τ 0.720
+  (``experiments/pilot_filter_kernel.py``; 296 connected) backward decorrelation ranked at τ 0.720
   against 0.600 for the best NTK metric before it (per-layer λmin), and the pair at 0.783
   against 0.782 for feature decorrelation alone; adding Θ's own spectral terms, FLOPs or NASWOT
   to either lowered τ there. Evaluated on the seed-1 sample without those 300 cells (902

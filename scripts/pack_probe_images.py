@@ -17,15 +17,15 @@ import argparse
 import shutil
 from pathlib import Path
 
-from ntknas.data import _balanced_indices, _list_images
+from ntknas.data import balanced_indices, list_images
 
 
 def pack(source: Path, target: Path, batch_size: int, heldout: int, seed: int) -> None:
     target.mkdir(parents=True, exist_ok=True)
     listing = []
     for split, count in (("train", batch_size), ("test", heldout)):
-        samples, _ = _list_images(source / split)
-        chosen = set(_balanced_indices([c for _, c in samples], count, seed)) if count else set()
+        samples, _ = list_images(source / split)
+        chosen = set(balanced_indices([c for _, c in samples], count, seed)) if count else set()
         for i, (path, _) in enumerate(samples):
             relative = Path(path).relative_to(source)
             listing.append(str(relative))

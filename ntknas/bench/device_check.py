@@ -1,7 +1,7 @@
 """Correctness of the NTK engine on an accelerator: every implementation × kernel × bn mode on a
 real architecture of each search space, against the float64 reference loop on the CPU.
 
-Run it first on a GPU machine (``scripts/gpu_check.sh`` does), before timing anything::
+Run it first on a GPU machine (``tools/gpu_check.sh`` does), before timing anything::
 
     python -m ntknas.bench.device_check --device cuda --json
 

@@ -304,40 +304,6 @@ def test_throughput_workers_split_the_architectures():
         run_throughput_workers(workers=3, n=2)
 
 
-def test_score_selection_splits_and_reports_fixed_and_selected_rules(tmp_path, capsys):
-    """A made-up cache where one NTK metric follows accuracy: the selection finds it."""
-    from ntknas.bench.score_selection import main as selection
-
-    rng = random.Random(1)
-    table, cache = tmp_path / "t.csv", tmp_path / "c.jsonl"
-    with table.open("w", newline="") as f, cache.open("w") as c:
-        w = csv.writer(f)
-        w.writerow(["arch", "acc"])
-        space = search_spaces.create_search_space("nb201")
-        specs = [s for s in space.sample_distinct(60, 0) if not space.is_disconnected(s)][:40]
-        for i, spec in enumerate(specs):
-            arch = spec.arch
-            acc = 50.0 + i
-            w.writerow([arch, acc])
-            metrics = {
-                "log_cond": rng.random(),
-                "trace": rng.random(),
-                "krr_loss": rng.random(),
-                "layer_lambda_min_cosine": acc + rng.random(),
-                "naswot": rng.random(),
-                "feature_decorrelation": rng.random(),
-            }
-            entry = {"key": f"s|64|{arch}", "metrics": metrics, "params": i, "flops": -i}
-            c.write(json.dumps(entry) + "\n")
-    selection([str(cache), str(table), "--target", "acc"])
-    out = capsys.readouterr().out
-    assert "40 connected architectures" in out
-    assert "ntk-only-v2 (fixed a priori)" in out
-    best_ntk = next(line for line in out.splitlines() if line.startswith("NTK-only selected"))
-    assert best_ntk.split()[4] == "layer_lambda_min_cosine"
-    assert float(best_ntk.split()[-2]) > 0.9  # tau on half B
-
-
 @pytest.mark.slow
 def test_init_stability_identical_inits_agree_and_different_ones_are_reported():
     from ntknas.bench.stability import init_stability

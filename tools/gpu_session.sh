@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One lent GPU session: the engine checks of scripts/gpu_check.sh, then NAS-Bench-201's whole
+# One lent GPU session: the engine checks of tools/gpu_check.sh, then NAS-Bench-201's whole
 # table scored on the GPU with the default settings of the seed-0 CPU runs (B=64, 64 held-out
 # images, probe signals), split over parallel processes with one cache each. Everything is packed
 # into $OUT/gpu_session.tar.gz (the device tool brings back at most 8 files).
@@ -10,7 +10,7 @@
 #     python scripts/pack_probe_images.py pack ~/.cache/ntknas/cifar10-jpeg .gpu/probe \
 #         --batch-size 64 --heldout 64 --seed 0
 #
-# and run there from the repository root: OUT=... bash scripts/gpu_session.sh
+# and run there from the repository root: OUT=... bash tools/gpu_session.sh
 set -u
 OUT=${OUT:?set OUT}
 PY=${PYTHON:-python3}
@@ -26,9 +26,9 @@ start=$(date +%s)
 $PY scripts/pack_probe_images.py unpack .gpu/probe /tmp/cifar10-probe || exit 2
 echo "probe images unpacked after $(( $(date +%s) - start )) s"
 
-echo "== engine checks (scripts/gpu_check.sh, at most $CHECK_SECONDS s)"
+echo "== engine checks (tools/gpu_check.sh, at most $CHECK_SECONDS s)"
 OUT=$work/check DEVICE=$DEVICE N=${CHECK_N:-300} NREF=${CHECK_NREF:-30} \
-    timeout "$CHECK_SECONDS" bash scripts/gpu_check.sh >"$work/check/log.txt" 2>&1
+    timeout "$CHECK_SECONDS" bash tools/gpu_check.sh >"$work/check/log.txt" 2>&1
 echo "gpu_check exit $? after $(( $(date +%s) - start )) s"
 tail -n 20 "$work/check/log.txt"
 

@@ -5,7 +5,7 @@
 # Needs one CUDA GPU and PyTorch (+ numpy, scipy, pyyaml, tqdm); nothing is installed and nothing
 # is downloaded (this path does not import Optuna; data are synthetic). From the repository root:
 #
-#     OUT=results/speed bash scripts/gpu_check.sh
+#     OUT=results/speed bash tools/gpu_check.sh
 #
 # About 3-5 minutes on an H200. Exit status: that of the correctness check (1 = a kernel off).
 set -uo pipefail

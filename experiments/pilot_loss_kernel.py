@@ -13,11 +13,11 @@ samples are independent, so the wrapper's batch output is exactly the per-sample
 Not part of the package: an experiment, kept so that its figures in results/nb201/README.md can be
 reproduced::
 
-    for i in 0 1; do OMP_NUM_THREADS=1 python scripts/pilot_loss_kernel.py \\
+    for i in 0 1; do OMP_NUM_THREADS=1 python experiments/pilot_loss_kernel.py \\
         --ground-truth ../shared/data/nb201/nb201_cifar10_dev.csv \\
         --data imagefolder:$HOME/.cache/ntknas/cifar10-jpeg --first 300 --shard $i/2 \\
         --output /tmp/loss_kernel_$i.jsonl & done; wait
-    python scripts/pilot_loss_kernel.py --ground-truth ../shared/data/nb201/nb201_cifar10_dev.csv \\
+    python experiments/pilot_loss_kernel.py --ground-truth ../shared/data/nb201/nb201_cifar10_dev.csv \\
         --report /tmp/loss_kernel_0.jsonl /tmp/loss_kernel_1.jsonl
 """
 

@@ -6,7 +6,7 @@ candidate components (2 to 4 of them, Σ log(rank/N) aggregation, no weights) wi
 Kendall τ, and report that subset's τ on half B next to the fixed a-priori rules. A large gap
 between A and B means the selection fits noise; a small one means the gain would carry over.
 
-    python -m ntknas.bench.score_selection CACHE.jsonl TABLE.csv --target cifar10_test_acc
+    python experiments/score_selection.py CACHE.jsonl TABLE.csv --target cifar10_test_acc
 
 Only reads the cache and the table; prints a table (nothing is written).
 """
@@ -44,7 +44,7 @@ CANDIDATES = {
 NTK_ONLY = set(CANDIDATES) - {"naswot", "feature_decorrelation", "flops"}
 
 
-def _load(cache: str, table: str, target: str) -> tuple[list[dict[str, float]], list[float]]:
+def load_rows(cache: str, table: str, target: str) -> tuple[list[dict[str, float]], list[float]]:
     accuracy = dict(read_ground_truth(table, target))
     rows, acc = [], []
     for arch, row in cached_population(cache):
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--target", default="cifar10_test_acc")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
-    rows, acc = _load(args.cache, args.table, args.target)
+    rows, acc = load_rows(args.cache, args.table, args.target)
     have = set.intersection(*(set(r) for r in rows))
     candidates = {k: v for k, v in CANDIDATES.items() if k in have}
     order = list(range(len(rows)))

@@ -3,7 +3,7 @@
 Runs in the separate neural-tangents environment (``jax==0.4.23 jaxlib==0.4.23 "numpy<2"
 tf2jax==0.3.5 neural-tangents==0.6.5``) and imports neither torch nor ntknas::
 
-    /path/to/nt-venv/bin/python ntknas/bench/neural_tangents_analytic.py \
+    /path/to/nt-venv/bin/python experiments/neural_tangents_analytic.py \
         tests/theory/data/neural_tangents_analytic.json
 
 It writes the inputs (seeded NumPy draws) and, for every activation × parameterization × depth ×
@@ -59,7 +59,7 @@ def main(path: str) -> None:
                         }
                     )
     out = {
-        "generator": "ntknas/bench/neural_tangents_analytic.py",
+        "generator": "experiments/neural_tangents_analytic.py",
         "neural_tangents": nt.__version__,
         "x1": x1.tolist(),
         "x2": x2.tolist(),

@@ -21,11 +21,11 @@ constants, so δ_i is sample i's own):
 
 Not part of the package: an experiment, kept so that its figures can be reproduced::
 
-    for i in 0 1; do OMP_NUM_THREADS=1 python scripts/pilot_filter_kernel.py \\
+    for i in 0 1; do OMP_NUM_THREADS=1 python experiments/pilot_filter_kernel.py \\
         --data imagefolder:$HOME/.cache/ntknas/cifar10-jpeg --first 300 --shard $i/2 \\
         --ground-truth ../shared/data/nb201/nb201_cifar10_dev.csv \\
         --output /tmp/filter_kernel_$i.jsonl & done; wait
-    python scripts/pilot_filter_kernel.py --ground-truth ../shared/data/nb201/nb201_cifar10_dev.csv \\
+    python experiments/pilot_filter_kernel.py --ground-truth ../shared/data/nb201/nb201_cifar10_dev.csv \\
         --report /tmp/filter_kernel_0.jsonl /tmp/filter_kernel_1.jsonl \\
         --cache ~/.cache/ntknas/bench/nb201_b64_h64_all.jsonl
 """
