@@ -188,19 +188,39 @@ def activation_agreement(
     return total
 
 
-def _channel_correlation_min_eig(u: torch.Tensor, samples: int) -> float:
-    """Mean over the first ``samples`` images of λmin of the channel correlation matrix.
-
-    ``u``: (B, C, *spatial) feature maps (channels correlated over positions), (B, N, D) tokens
-    (D features correlated over the N tokens) or (B, D) (features correlated over the batch).
-    Constant channels have no correlation: their rows and columns are zero (λmin = 0).
-    """
+def _observations(u: torch.Tensor, samples: int) -> torch.Tensor:
+    """(S, features, observations) of one layer's tensor: (B, C, *spatial) feature maps give C
+    channels over the positions of each of the first ``samples`` images, (B, N, D) tokens D
+    features over the N tokens, (B, D) D features over the whole batch (S = 1)."""
     if u.dim() == 2:
-        feats = u.T.unsqueeze(0)  # (1, D, B)
-    elif u.dim() == 3:
-        feats = u[:samples].transpose(1, 2)  # (S, D, N)
-    else:
-        feats = u[:samples].reshape(min(samples, u.shape[0]), u.shape[1], -1)  # (S, C, HW)
+        return u.T.unsqueeze(0)  # (1, D, B)
+    if u.dim() == 3:
+        return u[:samples].transpose(1, 2)  # (S, D, N)
+    return u[:samples].reshape(min(samples, u.shape[0]), u.shape[1], -1)  # (S, C, HW)
+
+
+def _mean_min_correlation_eig(feats: torch.Tensor) -> float:
+    """Mean over the leading dimensions of λmin of the Pearson correlation of ``feats``'
+    second-to-last dimension over its last, in float64; constant rows count as uncorrelated
+    (zero rows and columns: λmin = 0), and λmin within rounding of 0 counts as 0."""
+    feats = feats.to(torch.float64)
+    centered = feats - feats.mean(dim=-1, keepdim=True)
+    norms = centered.norm(dim=-1, keepdim=True)
+    unit = torch.where(norms > 0, centered / norms.clamp_min(1e-300), torch.zeros_like(centered))
+    # The small eigenproblems go to the host: on a GPU each batched float64 eigvalsh is a
+    # solver launch plus a wait (30 % of a scored NB201 cell on an H200), on the host ~µs.
+    corr = (unit @ unit.transpose(-1, -2)).cpu()
+    smallest = torch.linalg.eigvalsh(corr)[..., 0]
+    # Linearly dependent rows have λmin = 0 exactly; in float64 it comes out as rounding noise
+    # of either sign (|λ| ≲ D·ε). Count that as 0, so dependence always scores 0.
+    tolerance = corr.shape[-1] * 64 * torch.finfo(torch.float64).eps
+    return float(torch.where(smallest > tolerance, smallest, 0.0).mean())
+
+
+def _channel_correlation_min_eig(u: torch.Tensor, samples: int) -> float:
+    """Mean over the first ``samples`` images of λmin of the channel correlation matrix
+    (:func:`_observations` says over what each layer shape is correlated)."""
+    feats = _observations(u, samples)
     if feats.shape[1] < 2 or feats.shape[2] < 2:
         return 0.0
     if feats.shape[1] >= feats.shape[2]:
@@ -208,18 +228,7 @@ def _channel_correlation_min_eig(u: torch.Tensor, samples: int) -> float:
         # eigendecomposing the C×C matrix to find that out is where the time went (up to 94 s
         # for one wide MobileNet-like network)
         return 0.0
-    feats = feats.to(torch.float64)
-    centered = feats - feats.mean(dim=2, keepdim=True)
-    norms = centered.norm(dim=2, keepdim=True)
-    unit = torch.where(norms > 0, centered / norms.clamp_min(1e-300), torch.zeros_like(centered))
-    # The small (S, C, C) eigenproblems go to the host: on a GPU each batched float64 eigvalsh
-    # is a solver launch plus a wait (30 % of a scored NB201 cell on an H200), on the host ~µs.
-    corr = (unit @ unit.transpose(1, 2)).cpu()
-    smallest = torch.linalg.eigvalsh(corr)[:, 0]
-    # Linearly dependent channels have λmin = 0 exactly; in float64 it comes out as rounding
-    # noise of either sign (|λ| ≲ D·ε). Count that as 0, so dependence always scores 0.
-    tolerance = corr.shape[-1] * 64 * torch.finfo(torch.float64).eps
-    return float(torch.where(smallest > tolerance, smallest, 0.0).mean())
+    return _mean_min_correlation_eig(feats)
 
 
 #: The signals of the probe forward and of the backward probe (directions and requirements:
@@ -248,12 +257,7 @@ def _group_correlation_min_eig(u: torch.Tensor, samples: int, layer: int) -> flo
     pooled. Channels are split into groups by a permutation seeded by ``layer`` (the layer's
     position in the pass), so the signal is deterministic; at most :data:`MAX_GROUPS` groups.
     """
-    if u.dim() == 2:
-        feats = u.T.unsqueeze(0)  # (1, D, B)
-    elif u.dim() == 3:
-        feats = u[:samples].transpose(1, 2)  # (S, D, N)
-    else:
-        feats = u[:samples].reshape(min(samples, u.shape[0]), u.shape[1], -1)  # (S, C, P)
+    feats = _observations(u, samples)
     channels = feats.shape[1]
     if feats.shape[2] <= GROUP_CHANNELS and feats.shape[0] > 1:
         feats = feats.transpose(0, 1).reshape(1, channels, -1)  # pool the images' positions
@@ -264,14 +268,7 @@ def _group_correlation_min_eig(u: torch.Tensor, samples: int, layer: int) -> flo
     order = torch.randperm(channels, generator=generator)
     groups = min(MAX_GROUPS, channels // group)
     index = order[: groups * group].reshape(groups, group).to(feats.device)
-    picked = feats.to(torch.float64)[:, index]  # (S, G, k, P)
-    centered = picked - picked.mean(dim=-1, keepdim=True)
-    norms = centered.norm(dim=-1, keepdim=True)
-    unit = torch.where(norms > 0, centered / norms.clamp_min(1e-300), torch.zeros_like(centered))
-    corr = (unit @ unit.transpose(-1, -2)).cpu()
-    smallest = torch.linalg.eigvalsh(corr)[..., 0]
-    tolerance = group * 64 * torch.finfo(torch.float64).eps
-    return float(torch.where(smallest > tolerance, smallest, 0.0).mean())
+    return _mean_min_correlation_eig(feats[:, index])  # (S, G, k, P)
 
 
 def rectifier_signals(
@@ -413,9 +410,11 @@ def backward_decorrelation(
         >>> 0.0 < backward_decorrelation(conv, torch.randn(2, 3, 8, 8)) <= 2.0
         True
     """
-    return backward_signals(model, x, bn=bn, samples=samples, statistics=statistics, output=output)[
-        "backward_decorrelation"
-    ]
+    only = ("backward_decorrelation",)
+    signals = backward_signals(
+        model, x, bn=bn, samples=samples, statistics=statistics, output=output, signals=only
+    )
+    return signals["backward_decorrelation"]
 
 
 def backward_signals(
