@@ -20,6 +20,7 @@ import random
 from scipy.stats import kendalltau, spearmanr
 
 from ntknas.bench.nb201 import cached_population, read_ground_truth
+from ntknas.legacy_scores import register_legacy_scores
 from ntknas.score import ScoreRule, aggregate, get_score, list_scores
 
 CANDIDATES = {
@@ -69,6 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--target", default="cifar10_test_acc")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
+    register_legacy_scores()  # the fixed a-priori rules include the earlier ones
     rows, acc = load_rows(args.cache, args.table, args.target)
     have = set.intersection(*(set(r) for r in rows))
     candidates = {k: v for k, v in CANDIDATES.items() if k in have}

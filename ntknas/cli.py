@@ -419,6 +419,12 @@ def build_parser() -> argparse.ArgumentParser:
     from ntknas import __version__
 
     parser.add_argument("--version", action="version", version=f"ntknas {__version__}")
+    parser.add_argument(
+        "--legacy-scores",
+        action="store_true",
+        help="also register the earlier combined-score rules (ntknas.legacy_scores: ntk-agg-v1..v3, "
+        "v5, ntk-only-v1..v3), as objectives and in benchmark tables",
+    )
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     p = sub.add_parser("score", help="score one architecture")
@@ -638,6 +644,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ntknas.allocator import retain_freed_memory
 
         retain_freed_memory()
+        if args.legacy_scores:
+            from ntknas.legacy_scores import register_legacy_scores
+
+            register_legacy_scores()
         if args.command is None:
             parser.print_help()
             return 2

@@ -286,6 +286,13 @@ def validate_config(config: Config, source: str = "<config>") -> None:
         raise bad("study.objectives", "must name at least one metric")
     for i, name in enumerate(config.study.objectives):
         if name not in allowed_objectives:
+            from ntknas.legacy_scores import LEGACY_RULES
+
+            if name in {rule.name for rule in LEGACY_RULES}:
+                raise bad(
+                    f"study.objectives[{i}]",
+                    f"names the earlier rule {name!r}: run `ntknas --legacy-scores ...` to use it",
+                )
             raise bad(
                 f"study.objectives[{i}]",
                 f"has unknown value {name!r}; allowed: {', '.join(allowed_objectives)}",

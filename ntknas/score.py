@@ -11,35 +11,10 @@ No coefficients: every component weighs the same and nothing is fitted to accura
 of an architecture depends on the population it is ranked in (the benchmark sample, or the
 trials of a study so far).
 
-Rules (chosen before any combined score was measured; see results/nb201/README.md for what was
-known from the dev table at that time):
+Rules in the registry (the history of each, and of the earlier rules, is in results/; the
+earlier rules ``ntk-agg-v1``–``v3``, ``v5`` and ``ntk-only-v1``–``v3`` live in
+:mod:`ntknas.legacy_scores`, which the benchmarks load with ``--legacy-scores``):
 
-* ``ntk-agg-v1``: NTK trainability (``log_cond`` ↓ of the sum kernel), NTK kernel
-  regression on held-out probe images (``krr_loss`` ↓), activation-pattern expressivity
-  (``naswot`` ↑), and complexity (``flops`` ↑).
-* ``ntk-only-v1``: the NTK alone: ``log_cond`` ↓, ``krr_loss`` ↓ and the kernel's trace ↑ (the
-  summed squared gradient norm).
-* ``ntk-agg-v2`` (the default before ``ntk-agg-v4``): ``ntk-agg-v1`` plus feature decorrelation
-  (``feature_decorrelation`` ↑, MeCo's signal, from the same no-grad forward as NASWOT).
-  Fixed before it was measured on any architecture; the reason to add it is MeCo's published
-  Spearman ρ 0.89 on NAS-Bench-201 CIFAR-10, not our dev table. It became the default
-  *after* it was measured (NAS-Bench-201 dev table τ 0.700 vs 0.661 for v1; ResNet/ViT short
-  training: not better, see results/nb201/README.md).
-* ``ntk-only-v2``: ``ntk-only-v1`` plus the per-layer NTK signal ``layer_lambda_min_cosine`` ↑
-  (λmin of each weight layer's cosine-normalized NTK, summed over layers).
-* ``ntk-agg-v3``: ``ntk-agg-v2`` plus ``layer_lambda_min_cosine`` ↑.
-
-  Both were fixed (and committed) before ``layer_lambda_min_cosine`` was computed for any
-  architecture of the dev table; the reason to add it is the per-layer sums of ZiCo and MeCo
-  (every layer that separates the probe images counts, not only the layers with the largest
-  gradients), not a measurement.
-* ``ntk-only-v3``: the per-layer NTK signal alone, over every image in the kernel
-  (``layer_lambda_min_cosine_all`` ↑: the 64 probe and 64 held-out images of the default
-  setting instead of the probe block). Fixed (and committed) before it was computed for any
-  architecture, but *informed by the dev table*: the split-half search found the per-layer
-  signal alone the best NTK-only rule (adding weaker NTK terms diluted it), and every NTK
-  metric ranked better with a bigger probe batch (B = 10 → 16 → 64). Written down in
-  results/nb201/README.md.
 * ``ntk-only-v4``: backward decorrelation alone (``backward_decorrelation`` ↑: per weight
   layer, λmin of the channel correlation of the gradient that the sum kernel's output
   direction sends back to the layer's output — the backward factor of each per-sample weight
@@ -73,10 +48,6 @@ known from the dev table at that time):
 * ``ntk-only-v6``: the NTK-only rule chosen the same way among three NTK-only candidates:
   ``backward_group_decorrelation`` ↑ (the NTK's back-propagated factor) and ``trace`` ↑ (Θ's
   trace, the summed squared gradient norm; needs the kernel pass).
-* ``ntk-agg-v5``: ``ntk-agg-v4`` plus the kernel's own per-layer spectrum
-  (``layer_lambda_min_cosine_all`` ↑), so that an eigenvalue of Θ itself stays in the score.
-  Fixed after the same pilot (τ 0.737 there, below ``ntk-agg-v4``) and before any held-out
-  evaluation.
 """
 
 from __future__ import annotations
@@ -197,59 +168,13 @@ DEFAULT_SCORE = "ntk-agg-v6"
 
 register_score(
     ScoreRule(
-        "ntk-agg-v1",
-        {"log_cond": "minimize", "krr_loss": "minimize", "naswot": "maximize", "flops": "maximize"},
-        "NTK trainability + NTK kernel regression + activation-pattern expressivity + FLOPs",
-    )
-)
-register_score(
-    ScoreRule(
-        "ntk-only-v1",
-        {"log_cond": "minimize", "krr_loss": "minimize", "trace": "maximize"},
-        "NTK only: condition number, kernel regression on held-out images, trace",
-    )
-)
-register_score(
-    ScoreRule(
-        "ntk-only-v2",
-        {
-            "log_cond": "minimize",
-            "krr_loss": "minimize",
-            "trace": "maximize",
-            "layer_lambda_min_cosine": "maximize",
-        },
-        "ntk-only-v1 + λmin of each weight layer's cosine-normalized NTK, summed over layers",
-    )
-)
-register_score(
-    ScoreRule(
-        "ntk-only-v3",
-        {"layer_lambda_min_cosine_all": "maximize"},
-        "NTK only: λmin of each weight layer's cosine-normalized NTK over probe and held-out "
-        "images, summed over layers",
-    )
-)
-register_score(
-    ScoreRule(
-        "ntk-agg-v2",
-        {
-            "log_cond": "minimize",
-            "krr_loss": "minimize",
-            "naswot": "maximize",
-            "feature_decorrelation": "maximize",
-            "flops": "maximize",
-        },
-        "ntk-agg-v1 + feature decorrelation at the rectifiers (MeCo's signal)",
-    )
-)
-register_score(
-    ScoreRule(
         "ntk-only-v4",
         {"backward_decorrelation": "maximize"},
         "NTK only: λmin of the channel correlation of the back-propagated NTK signal at each "
         "weight layer's output, summed over layers",
     )
 )
+
 register_score(
     ScoreRule(
         "ntk-agg-v4",
@@ -258,32 +183,7 @@ register_score(
         "rectifiers and of the NTK signal sent back to the weight layers",
     )
 )
-register_score(
-    ScoreRule(
-        "ntk-agg-v5",
-        {
-            "feature_decorrelation": "maximize",
-            "backward_decorrelation": "maximize",
-            "layer_lambda_min_cosine_all": "maximize",
-        },
-        "ntk-agg-v4 + λmin of each weight layer's cosine-normalized NTK over probe and held-out "
-        "images, summed over layers",
-    )
-)
-register_score(
-    ScoreRule(
-        "ntk-agg-v3",
-        {
-            "log_cond": "minimize",
-            "krr_loss": "minimize",
-            "naswot": "maximize",
-            "feature_decorrelation": "maximize",
-            "flops": "maximize",
-            "layer_lambda_min_cosine": "maximize",
-        },
-        "ntk-agg-v2 + λmin of each weight layer's cosine-normalized NTK, summed over layers",
-    )
-)
+
 register_score(
     ScoreRule(
         "ntk-agg-v6",
@@ -296,6 +196,7 @@ register_score(
         "for any width) + FLOPs: the rule chosen on the cross-space pilot (issue #18)",
     )
 )
+
 register_score(
     ScoreRule(
         "ntk-only-v6",

@@ -24,6 +24,7 @@ from scipy.stats import kendalltau, spearmanr
 
 import search_spaces
 from ntknas.bench.nb201 import cached_population, read_ground_truth
+from ntknas.legacy_scores import register_legacy_scores
 from ntknas.objectives import metric_direction
 from ntknas.score import aggregate, list_scores, metrics_needed
 
@@ -44,6 +45,7 @@ SHOWN = (
 
 
 def main() -> None:
+    register_legacy_scores()  # the published rules include the earlier ones
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("cache")
     parser.add_argument("table")

@@ -87,3 +87,28 @@ def model_and_input(request):
     model = MODELS[request.param]()
     x = torch.randn(5, *INPUTS[request.param], generator=torch.Generator().manual_seed(1))
     return request.param, model, x
+
+
+@pytest.fixture
+def legacy_scores():
+    """The earlier combined-score rules registered for one test (and removed afterwards)."""
+    from ntknas.legacy_scores import register_legacy_scores
+    from ntknas.score import unregister_score
+
+    added = register_legacy_scores()
+    yield
+    for name in added:
+        unregister_score(name)
+
+
+@pytest.fixture(autouse=True)
+def registries_left_as_found():
+    """Every test leaves the score, metric and search-space registries as it found them."""
+    import search_spaces
+    from ntknas.score import list_scores
+    from ntknas.spectral import list_metrics
+
+    before = (list_scores(), list_metrics(), search_spaces.list_search_spaces())
+    yield
+    after = (list_scores(), list_metrics(), search_spaces.list_search_spaces())
+    assert after == before, "a test left a registration behind"

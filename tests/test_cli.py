@@ -84,12 +84,16 @@ def test_score_text_and_degenerate(capsys):
         ),
         (["search", "scorer.batch_sise=3"], "unknown key 'scorer.batch_sise'"),
         (
+            ["search", "study.objectives=[ntk-agg-v2]"],
+            "names the earlier rule 'ntk-agg-v2': run `ntknas --legacy-scores ...`",
+        ),
+        (
             ["search", "study.objectives=[nope]"],
-            "key 'study.objectives[0]' has unknown value 'nope'; allowed: ntk-agg-v1",
+            "key 'study.objectives[0]' has unknown value 'nope'; allowed: ntk-only-v4, ntk-agg-v4",
         ),
         (
             ["score", "--space", "nb201", "--arch", ARCH, "--metric", "nope"],
-            "unknown objective 'nope'; known: ntk-agg-v1",
+            "unknown objective 'nope'; known: ntk-only-v4, ntk-agg-v4",
         ),
         (
             ["report", "--storage", "sqlite:///:memory:", "--study-name", "nope"],

@@ -59,6 +59,7 @@ def test_bad_config_names_key_and_file(tmp_path, content, message):
         load_config(path)
 
 
+@pytest.mark.usefixtures("legacy_scores")
 @pytest.mark.parametrize(
     "override, message",
     [

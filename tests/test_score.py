@@ -24,6 +24,7 @@ def test_registered_rules_are_well_formed(name):
     assert set(rule.components.values()) <= {"maximize", "minimize"}
 
 
+@pytest.mark.usefixtures("legacy_scores")
 def test_default_score_is_ntk_based():
     rule = get_score(DEFAULT_SCORE)
     assert "backward_group_decorrelation" in rule.components  # the NTK's back-propagated factor

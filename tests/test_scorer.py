@@ -51,6 +51,7 @@ def test_heldout_images_extend_the_kernel_not_the_spectrum():
     assert every != pytest.approx(expected)  # 20 images are not the 10-image probe block
 
 
+@pytest.mark.usefixtures("legacy_scores")
 def test_all_image_layer_metrics_equal_probe_ones_without_heldout():
     space = search_spaces.create_search_space("nb201", cells=1)
     result = NTKScorer(batch_size=8).score(space, space.sample(1))
@@ -60,6 +61,7 @@ def test_all_image_layer_metrics_equal_probe_ones_without_heldout():
     assert get_score("ntk-only-v3").needs() <= set(m) | {"params", "flops"}
 
 
+@pytest.mark.usefixtures("legacy_scores")
 def test_combined_score_as_scorer_metric_and_bad_settings():
     space = search_spaces.create_search_space("nb201", cells=1)
     r = NTKScorer(batch_size=6, heldout=4, proxies=True, metric="ntk-agg-v1").score(

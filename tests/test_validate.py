@@ -87,6 +87,7 @@ def test_validate_stratified_and_ground_truth(tmp_path, table):  # noqa: F811
     assert "table_accuracy" not in (tmp_path / "g" / "architectures.csv").read_text()
 
 
+@pytest.mark.usefixtures("legacy_scores")
 @pytest.mark.slow
 def test_validate_reports_scores_and_kernel_evolution(tmp_path):
     """The objectives bring what their scores need into the table (the default ntk-agg-v4: the

@@ -237,6 +237,7 @@ def test_throughput_contract(score, phases, kernel_pass):
     assert "CPU allocator: " in format_throughput(r)
 
 
+@pytest.mark.usefixtures("legacy_scores")
 @pytest.mark.slow
 def test_nb201_bench_with_kernel_regression_and_proxies(table, capsys):
     code = main(

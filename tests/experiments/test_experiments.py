@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import pytest
+
 import search_spaces
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
@@ -26,6 +28,7 @@ def _experiment(name: str) -> ModuleType:
     return module
 
 
+@pytest.mark.usefixtures("legacy_scores")  # the script registers them; the fixture removes them
 def test_score_selection_splits_and_reports_fixed_and_selected_rules(tmp_path, capsys):
     """A made-up cache where one NTK metric follows accuracy: the selection finds it."""
     selection = _experiment("score_selection").main

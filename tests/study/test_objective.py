@@ -95,6 +95,7 @@ def test_screen_records_failures_and_goes_on(space, scorer, monkeypatch):
     assert len(study.trials) == 4
 
 
+@pytest.mark.usefixtures("legacy_scores")
 @pytest.mark.slow
 def test_combined_score_objective_ranks_the_population(space):
     """ntk-agg-v1 needs kernel regression and NASWOT; each trial's value is its rank-aggregate
@@ -130,6 +131,7 @@ def test_unknown_objective_is_refused(space, scorer):
         make_objective(space, scorer, "nope")
 
 
+@pytest.mark.usefixtures("legacy_scores")
 @pytest.mark.parametrize(
     "settings, objective, message",
     [
