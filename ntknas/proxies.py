@@ -37,7 +37,7 @@ from collections.abc import Callable, Collection, Iterator
 import torch
 from torch import nn
 
-from ntknas.ntk import OutputSelector, logits_of
+from ntknas.ntk import OutputSelector, batch_statistics, logits_of
 from ntknas.spectral import cosine_lambda_min
 from ntknas.theory.kernel_regression import kernel_ridge
 
@@ -95,31 +95,18 @@ def _rectifier_pass(
         record(inputs[0].detach())
 
     def remember(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
-        u = inputs[0]
-        pair = torch.var_mean(u, [0, *range(2, u.dim())], unbiased=False)
-        statistics.setdefault(module, []).append(pair)
-
-    def read_running(module: nn.Module, inputs: tuple[torch.Tensor, ...], _out: object) -> None:
-        # with momentum 1 the running buffers hold this batch's statistics (the variance
-        # unbiased): the normalization's own reduction, not a second one
-        n = inputs[0].numel() // inputs[0].shape[1]
-        var = module.running_var * ((n - 1) / n)
-        statistics.setdefault(module, []).append((var, module.running_mean.clone()))
+        mean, var = batch_statistics(inputs[0])  # the engine's fused reduction (bn="frozen")
+        statistics.setdefault(module, []).append((var, mean))
 
     handles = [
         m.register_forward_pre_hook(hook) for m in model.modules() if isinstance(m, RECTIFIERS)
     ]
-    momenta: dict[nn.Module, float | None] = {}
     if statistics is not None:
-        for m in model.modules():
-            if not isinstance(m, nn.modules.batchnorm._BatchNorm):
-                continue
-            if m.track_running_stats and m.running_var is not None:
-                momenta[m] = m.momentum
-                m.momentum = 1.0
-                handles.append(m.register_forward_hook(read_running))
-            else:
-                handles.append(m.register_forward_pre_hook(remember))
+        handles += [
+            m.register_forward_pre_hook(remember)
+            for m in model.modules()
+            if isinstance(m, nn.modules.batchnorm._BatchNorm)
+        ]
     try:
         with _preserved(model), torch.no_grad():
             model.train()
@@ -130,8 +117,6 @@ def _rectifier_pass(
     finally:
         for h in handles:
             h.remove()
-        for m, momentum in momenta.items():
-            m.momentum = momentum
     return logits
 
 

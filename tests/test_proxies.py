@@ -435,7 +435,7 @@ def test_probe_signals_read_every_layer_of_a_vit(space_name):
     assert signals["backward_group_decorrelation"] > 0.0
 
 
-def test_recorded_batch_statistics_are_the_batch_statistics_and_momentum_is_restored():
+def test_recorded_batch_statistics_are_the_batch_statistics_and_the_model_is_unchanged():
     from ntknas.proxies import _rectifier_pass
 
     torch.manual_seed(0)
