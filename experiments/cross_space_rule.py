@@ -39,7 +39,7 @@ from typing import Any
 from scipy.stats import kendalltau, spearmanr
 
 from ntknas.bench.table import run_table
-from ntknas.score import ScoreRule, aggregate
+from ntknas.combined_scores import ScoreRule, aggregate
 
 MAX = "maximize"
 

@@ -45,6 +45,7 @@ from torch import nn
 
 import search_spaces
 from ntknas.bench.nb201 import cached_population, read_ground_truth
+from ntknas.combined_scores import ScoreRule, aggregate
 from ntknas.ntk import logits_of
 from ntknas.proxies import (
     BatchStatistics,
@@ -52,7 +53,6 @@ from ntknas.proxies import (
     _constant_batch_statistics,
     _rectifier_pass,
 )
-from ntknas.score import ScoreRule, aggregate
 from ntknas.scorer import NTKScorer
 from ntknas.spectral import cosine_lambda_min
 

@@ -20,8 +20,8 @@ import random
 from scipy.stats import kendalltau, spearmanr
 
 from ntknas.bench.nb201 import cached_population, read_ground_truth
+from ntknas.combined_scores import ScoreRule, aggregate, get_score, list_scores
 from ntknas.legacy_scores import register_legacy_scores
-from ntknas.score import ScoreRule, aggregate, get_score, list_scores
 
 CANDIDATES = {
     "log_cond": "minimize",

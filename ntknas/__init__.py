@@ -33,7 +33,7 @@ def __getattr__(name: str) -> object:
 
         return NTKScorer
     if name == "DEFAULT_SCORE":
-        from ntknas.score import DEFAULT_SCORE
+        from ntknas.combined_scores import DEFAULT_SCORE
 
         return DEFAULT_SCORE
     raise AttributeError(f"module 'ntknas' has no attribute {name!r}")

@@ -349,8 +349,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         run_throughput,
         run_throughput_workers,
     )
+    from ntknas.combined_scores import DEFAULT_SCORE
     from ntknas.objectives import get_objective
-    from ntknas.score import DEFAULT_SCORE
 
     common = dict(
         space=args.space,

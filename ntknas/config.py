@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from ntknas.score import DEFAULT_SCORE
+from ntknas.combined_scores import DEFAULT_SCORE
 
 
 class ConfigError(ValueError):
@@ -249,8 +249,8 @@ def load_config(
 def scorer_needs(config: Config) -> tuple[bool, bool]:
     """(kernel regression, proxies): whether the objectives need held-out images and whether
     they read a proxy signal (``NTKScorer(proxies=True)``)."""
+    from ntknas.combined_scores import metrics_needed
     from ntknas.objectives import HELDOUT, get_objective, requirements
-    from ntknas.score import metrics_needed
 
     names = metrics_needed(config.study.objectives)
     proxies = any(get_objective(n).kind == "proxy" for n in names)

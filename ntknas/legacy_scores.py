@@ -37,7 +37,7 @@ known from the dev table at each time):
   evaluation.
 
 Example:
-    >>> from ntknas.score import list_scores
+    >>> from ntknas.combined_scores import list_scores
     >>> "ntk-agg-v2" in list_scores()
     False
     >>> names = register_legacy_scores()
@@ -48,7 +48,7 @@ Example:
 
 from __future__ import annotations
 
-from ntknas.score import ScoreRule, list_scores, register_score, unregister_score
+from ntknas.combined_scores import ScoreRule, list_scores, register_score, unregister_score
 
 LEGACY_RULES: tuple[ScoreRule, ...] = (
     ScoreRule(

@@ -14,7 +14,7 @@ passes of :class:`ntknas.scorer.NTKScorer`:
 Kinds: ``"spectral"`` (the spectrum registry of :mod:`ntknas.spectral`, read at lookup time, so
 user metrics are included), ``"proxy"`` (signals beside the spectrum, computed with
 ``NTKScorer(proxies=True)``), ``"kernel_regression"``, ``"layer"`` (per-layer kernels),
-``"cost"`` and ``"score"`` (the combined rules of :mod:`ntknas.score`, always maximized; they
+``"cost"`` and ``"score"`` (the combined rules of :mod:`ntknas.combined_scores`, always maximized; they
 require what their components require). One meaning per name: ``params`` and ``flops`` are
 costs, minimized as objectives; a combined score that rewards size says so in its own rule
 (``ScoreRule`` components carry their direction), and benchmark baselines that rank by size
@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ntknas.score import get_score, list_scores
+from ntknas.combined_scores import get_score, list_scores
 from ntknas.spectral import get_metric, list_metrics
 
 KERNEL = "kernel"

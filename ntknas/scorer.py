@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ntknas.combined_scores import DEFAULT_SCORE, metrics_needed
 from ntknas.data import probe_batch, source_num_classes
 from ntknas.ntk import (
     BN_MODES,
@@ -46,7 +47,6 @@ from ntknas.proxies import (
     probe_signals,
     synflow,
 )
-from ntknas.score import DEFAULT_SCORE, metrics_needed
 from ntknas.spectral import cosine_lambda_min, spectrum
 from search_spaces import ArchSpec, SearchSpace, count_flops, count_parameters
 
@@ -140,8 +140,8 @@ class NTKScorer:
         data_dir: root for ``cifar10``.
         metric: the objective that is the score (its direction is declared in
             :mod:`ntknas.objectives`): a combined score (the default, the package's
-            :data:`ntknas.score.DEFAULT_SCORE`; ``ScoreResult.score`` is then None: a combined
-            score ranks a population, see :mod:`ntknas.score`), a spectral metric or a proxy.
+            :data:`ntknas.combined_scores.DEFAULT_SCORE`; ``ScoreResult.score`` is then None: a combined
+            score ranks a population, see :mod:`ntknas.combined_scores`), a spectral metric or a proxy.
             :func:`ntknas.study.make_objective` optimizes it unless told otherwise.
         probe: an explicit ``(x, y)`` probe batch, replacing ``data``.
         heldout: > 0 adds that many class-balanced images of the *test* split: the kernel is

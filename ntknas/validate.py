@@ -20,11 +20,11 @@ import torch
 from optuna.trial import TrialState
 
 import search_spaces
+from ntknas.combined_scores import aggregate, get_score, list_scores
 from ntknas.config import Config
 from ntknas.correlate import correlation_row
 from ntknas.data import describe, load_dataset
 from ntknas.objectives import metric_direction, signal_names
-from ntknas.score import aggregate, get_score, list_scores
 from ntknas.spectral import list_metrics
 from ntknas.study._heartbeat import ask, heartbeats
 from ntknas.study._objective import score_row

@@ -24,9 +24,9 @@ from scipy.stats import kendalltau, spearmanr
 
 import search_spaces
 from ntknas.bench.nb201 import cached_population, read_ground_truth
+from ntknas.combined_scores import aggregate, list_scores, metrics_needed
 from ntknas.legacy_scores import register_legacy_scores
 from ntknas.objectives import metric_direction
-from ntknas.score import aggregate, list_scores, metrics_needed
 
 SHOWN = (
     "ntk-agg-v4",

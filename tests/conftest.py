@@ -92,8 +92,8 @@ def model_and_input(request):
 @pytest.fixture
 def legacy_scores():
     """The earlier combined-score rules registered for one test (and removed afterwards)."""
+    from ntknas.combined_scores import unregister_score
     from ntknas.legacy_scores import register_legacy_scores
-    from ntknas.score import unregister_score
 
     added = register_legacy_scores()
     yield
@@ -105,7 +105,7 @@ def legacy_scores():
 def registries_left_as_found():
     """Every test leaves the score, metric and search-space registries as it found them."""
     import search_spaces
-    from ntknas.score import list_scores
+    from ntknas.combined_scores import list_scores
     from ntknas.spectral import list_metrics
 
     before = (list_scores(), list_metrics(), search_spaces.list_search_spaces())

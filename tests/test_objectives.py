@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from ntknas import objectives
+from ntknas.combined_scores import get_score, list_scores
 from ntknas.objectives import (
     KERNEL_PASS,
     REQUIREMENTS,
@@ -15,7 +16,6 @@ from ntknas.objectives import (
     signal_names,
 )
 from ntknas.proxies import probe_signals
-from ntknas.score import get_score, list_scores
 from ntknas.scorer import NTKScorer
 from ntknas.spectral import list_metrics
 from tests.conftest import SmallCNN
@@ -80,7 +80,7 @@ def test_unknown_names_are_refused_with_the_known_ones(bad):
 
 
 def test_a_score_with_an_unknown_component_is_refused_naming_it():
-    from ntknas.score import ScoreRule, register_score, unregister_score
+    from ntknas.combined_scores import ScoreRule, register_score, unregister_score
 
     register_score(ScoreRule("example-bad", {"naswot": "maximize", "nope": "minimize"}))
     try:

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 import search_spaces
+from ntknas.combined_scores import get_score
 from ntknas.ntk import empirical_ntk
-from ntknas.score import get_score
 from ntknas.scorer import NTKScorer
 from ntknas.spectral import spectrum
 
@@ -147,7 +147,7 @@ def test_the_default_scorer_computes_the_default_score_and_the_objective_is_name
     import optuna
 
     import search_spaces
-    from ntknas.score import DEFAULT_SCORE, metrics_needed
+    from ntknas.combined_scores import DEFAULT_SCORE, metrics_needed
     from ntknas.study import make_objective
 
     scorer = NTKScorer(batch_size=8)

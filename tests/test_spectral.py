@@ -119,7 +119,7 @@ def test_kernel_level_metrics_plug_in_by_name():
 
 def test_registries_take_temporary_entries_back():
     import search_spaces
-    from ntknas.score import ScoreRule, list_scores, register_score, unregister_score
+    from ntknas.combined_scores import ScoreRule, list_scores, register_score, unregister_score
     from ntknas.spectral import register_metric, unregister_metric
 
     before = (list_metrics(), list_scores(), search_spaces.list_search_spaces())

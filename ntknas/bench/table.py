@@ -33,11 +33,11 @@ from typing import Any
 import torch
 
 import search_spaces
+from ntknas.combined_scores import DEFAULT_SCORE, aggregate, get_score, list_scores
 from ntknas.correlate import correlation_row
 from ntknas.data import DataError, describe
 from ntknas.objectives import metric_direction, probe_signal_names, signal_names
 from ntknas.proxies import synflow
-from ntknas.score import DEFAULT_SCORE, aggregate, get_score, list_scores
 from ntknas.scorer import NTKScorer
 from ntknas.spectral import get_metric, list_metrics
 
@@ -191,7 +191,7 @@ def available_scores(population: list[dict[str, Any]]) -> list[str]:
 
 def ablate(population: list[dict[str, Any]], acc: list[float], rule_name: str) -> dict[str, Any]:
     """τ/ρ of the rule without each component, and of each component alone (same aggregation)."""
-    from ntknas.score import ScoreRule
+    from ntknas.combined_scores import ScoreRule
 
     rule = get_score(rule_name)
     out: dict[str, Any] = {"without": {}, "alone": {}}

@@ -15,9 +15,9 @@ import torch.nn.functional as F
 import search_spaces
 from ntknas.allocator import allocator_state, describe_allocator, retain_freed_memory
 from ntknas.bench._memory import peak_memory
+from ntknas.combined_scores import DEFAULT_SCORE
 from ntknas.ntk import tf32_disabled
 from ntknas.ntk._phases import record_phases
-from ntknas.score import DEFAULT_SCORE
 from ntknas.scorer import NTKScorer
 
 PHASE_ORDER = (

@@ -10,8 +10,8 @@ from typing import Any
 
 import optuna
 
+from ntknas.combined_scores import aggregate, list_scores
 from ntknas.objectives import metric_direction, objective_names
-from ntknas.score import aggregate, list_scores
 from ntknas.scorer import NTKScorer, ScoreResult
 from search_spaces import ArchSpec, SearchSpace
 

@@ -33,8 +33,8 @@ from optuna.distributions import (
 )
 from optuna.trial import FrozenTrial, TrialState
 
+from ntknas.combined_scores import aggregate, list_scores
 from ntknas.objectives import metric_direction
-from ntknas.score import aggregate, list_scores
 from ntknas.scorer import NTKScorer, ScoreResult
 from ntknas.study._heartbeat import OWNER_ATTR, owner_alive, this_process
 from search_spaces import ArchSpec, SearchSpace

@@ -10,8 +10,8 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from ntknas.combined_scores import aggregate, list_scores
 from ntknas.objectives import metric_direction, signal_names
-from ntknas.score import aggregate, list_scores
 from ntknas.spectral import list_metrics
 from ntknas.study._objective import ATTR_PREFIX
 from ntknas.versions import versions

@@ -11,9 +11,9 @@ from typing import Any
 import optuna
 
 import search_spaces
+from ntknas.combined_scores import list_scores
 from ntknas.config import Config, scorer_needs
 from ntknas.data import describe
-from ntknas.score import list_scores
 from ntknas.scorer import NTKScorer
 from ntknas.spectral import list_metrics
 from ntknas.study._objective import Budget, ScoreCache, objective_directions

@@ -11,8 +11,8 @@ from ntknas.bench.nb201 import read_ground_truth, run_nb201
 from ntknas.bench.speed import METHODS, format_speed, run_speed, tenas_loop
 from ntknas.bench.throughput import format_throughput, format_throughput_workers, run_throughput
 from ntknas.cli import main
+from ntknas.combined_scores import DEFAULT_SCORE
 from ntknas.data import DataError
-from ntknas.score import DEFAULT_SCORE
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ from torch import nn
 import search_spaces
 from ntknas.bench.table import read_table, run_table
 from ntknas.cli import main
+from ntknas.combined_scores import DEFAULT_SCORE
 from ntknas.data import DataError
 from ntknas.objectives import metric_direction
-from ntknas.score import DEFAULT_SCORE
 from tests.helpers import write_imagefolder
 
 TINY_MACRO = {"init_channels": 4, "head_channels": 16}
@@ -248,7 +248,7 @@ def test_data_errors_are_data_errors(tmp_path):
 
 
 def test_without_flags_the_table_reports_the_package_default_score(macro_table, capsys):
-    from ntknas.score import DEFAULT_SCORE
+    from ntknas.combined_scores import DEFAULT_SCORE
 
     argv = ["bench", "table", "--space", "nbmacro", "--ground-truth", str(macro_table)]
     argv += ["--target", "acc", "--batch-size", "4", "--json", "--n", "4"]

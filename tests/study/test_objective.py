@@ -100,7 +100,7 @@ def test_screen_records_failures_and_goes_on(space, scorer, monkeypatch):
 def test_combined_score_objective_ranks_the_population(space):
     """ntk-agg-v1 needs kernel regression and NASWOT; each trial's value is its rank-aggregate
     among the architectures scored so far, and the report re-ranks the final population."""
-    from ntknas.score import aggregate
+    from ntknas.combined_scores import aggregate
     from ntknas.scorer import NTKScorer
     from ntknas.study import ranking_rows
     from ntknas.study._objective import score_row

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.stats import rankdata
 
-from ntknas.score import (
+from ntknas.combined_scores import (
     DEFAULT_SCORE,
     ScoreRule,
     aggregate,
