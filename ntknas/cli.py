@@ -110,7 +110,8 @@ def _load_config(args: argparse.Namespace):
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from ntknas.study import run_search, summary_table
+    from ntknas.study import summary_table
+    from ntknas.study._run import run_search
 
     config = _load_config(args)
     log = (lambda *a, **k: print(*a, file=sys.stderr, **k)) if args.json else print
@@ -153,7 +154,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from ntknas.study import build_parts, open_study, screen
+    from ntknas.study import screen
+    from ntknas.study._run import build_parts, open_study
 
     config = _load_config(args)
     parts = build_parts(config)

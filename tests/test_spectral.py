@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from ntknas.spectral import get_metric, list_metrics, register_metric, spectrum
+from ntknas.spectral import get_metric, list_metrics, register_metric, spectrum, unregister_metric
 
 REQUIRED = (
     "cond",
@@ -77,11 +77,12 @@ def test_registry_rejects_duplicates_and_plugs_in_new_metric():
         register_metric("cond", direction="minimize")(lambda ev: 0.0)
     with pytest.raises(ValueError, match="direction"):
         register_metric("x_bad", direction="up")
-    if "test_top2_ratio" not in list_metrics():
-        register_metric("test_top2_ratio", direction="minimize")(lambda ev: float(ev[-1] / ev[-2]))
-    assert spectrum(torch.diag(torch.tensor([1.0, 2.0, 6.0])))["test_top2_ratio"] == pytest.approx(
-        3.0
-    )
+    register_metric("test_top2_ratio", direction="minimize")(lambda ev: float(ev[-1] / ev[-2]))
+    try:
+        values = spectrum(torch.diag(torch.tensor([1.0, 2.0, 6.0])))
+        assert values["test_top2_ratio"] == pytest.approx(3.0)
+    finally:
+        unregister_metric("test_top2_ratio")
 
 
 def test_bad_shapes():
@@ -109,12 +110,14 @@ def test_lambda_min_cosine_ignores_per_sample_scale():
 def test_kernel_level_metrics_plug_in_by_name():
     with pytest.raises(ValueError, match="unknown metric input"):
         register_metric("x_bad_input", direction="maximize", of="matrix")
-    if "test_max_offdiag" not in list_metrics():
-        register_metric("test_max_offdiag", direction="minimize", of="kernel")(
-            lambda K: float((K - torch.diag(torch.diag(torch.as_tensor(K))).numpy()).max())
-        )
-    K = torch.tensor([[2.0, 0.5], [0.5, 1.0]])
-    assert spectrum(K)["test_max_offdiag"] == pytest.approx(0.5)
+    register_metric("test_max_offdiag", direction="minimize", of="kernel")(
+        lambda K: float((K - torch.diag(torch.diag(torch.as_tensor(K))).numpy()).max())
+    )
+    try:
+        K = torch.tensor([[2.0, 0.5], [0.5, 1.0]])
+        assert spectrum(K)["test_max_offdiag"] == pytest.approx(0.5)
+    finally:
+        unregister_metric("test_max_offdiag")
 
 
 def test_registries_take_temporary_entries_back():

@@ -1,5 +1,6 @@
 """Optuna integration: the training-free objective, batched screening, screen → train,
-storages, and rankings rebuilt from any storage.
+storages, and rankings rebuilt from any storage. (The ``ntknas search`` / ``worker`` plumbing
+is in ``ntknas.study._run``.)
 
 Example:
     >>> import optuna, search_spaces
@@ -24,15 +25,8 @@ from ntknas.study._objective import (
     record_result,
 )
 from ntknas.study._report import ranking_rows, summary_table, write_results
-from ntknas.study._run import (
-    build_parts,
-    enqueue_architectures,
-    open_study,
-    run_search,
-    run_training,
-)
 from ntknas.study._samplers import SAMPLERS, create_sampler
-from ntknas.study._screen import accounted_trials, screen, wait_for
+from ntknas.study._screen import accounted_trials, screen
 from ntknas.study._storage import StorageError, create_storage
 from ntknas.study._train import (
     NotEnqueuedError,
@@ -41,7 +35,6 @@ from ntknas.study._train import (
     make_train_objective,
     top_trials,
 )
-from ntknas.versions import versions
 
 __all__ = [
     "ATTR_PREFIX",
@@ -52,25 +45,18 @@ __all__ = [
     "ScoreCache",
     "StorageError",
     "accounted_trials",
-    "build_parts",
     "create_pruner",
     "create_sampler",
     "create_storage",
-    "enqueue_architectures",
     "enqueue_top_k",
     "evaluate_spec",
     "make_objective",
     "make_train_objective",
     "objective_directions",
-    "open_study",
     "ranking_rows",
     "record_result",
-    "run_search",
-    "run_training",
     "screen",
     "summary_table",
     "top_trials",
-    "versions",
-    "wait_for",
     "write_results",
 ]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Sequence
 
 import optuna
@@ -125,16 +124,3 @@ def _free_cuda_memory() -> None:
 
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
-
-
-def wait_for(study: optuna.Study, n_trials: int, timeout: float = 600.0) -> bool:
-    """Block until no trial of the study runs or waits and ``n_trials`` are accounted for."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        states = [t.state for t in study.get_trials(deepcopy=False)]
-        if accounted_trials(study) >= n_trials and not any(
-            s in (TrialState.RUNNING, TrialState.WAITING) for s in states
-        ):
-            return True
-        time.sleep(0.5)
-    return False

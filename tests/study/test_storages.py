@@ -17,7 +17,8 @@ import yaml
 from optuna.trial import TrialState
 
 from ntknas.config import load_config
-from ntknas.study import StorageError, accounted_trials, create_storage, open_study, run_search
+from ntknas.study import StorageError, accounted_trials, create_storage
+from ntknas.study._run import open_study, run_search
 
 WORKER_CONFIG = {
     "study": {"n_trials": 60, "sampler": "random", "batch": 2, "heartbeat_interval": 1},
