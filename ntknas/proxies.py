@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from ntknas.ntk import OutputSelector, batch_statistics, logits_of
+from ntknas.objectives import BACKWARD_PROBE, computed_by, probe_signal_names
 from ntknas.spectral import cosine_lambda_min
 from ntknas.theory.kernel_regression import kernel_ridge
 
@@ -216,14 +217,15 @@ def _channel_correlation_min_eig(u: torch.Tensor, samples: int) -> float:
     return _mean_min_correlation_eig(feats)
 
 
-#: The signals of the probe forward and of the backward probe (directions and requirements:
-#: :mod:`ntknas.objectives`).
-FORWARD_SIGNALS: tuple[str, ...] = (
-    "naswot",
-    "feature_decorrelation",
-    "feature_group_decorrelation",
-)
-BACKWARD_SIGNALS: tuple[str, ...] = ("backward_decorrelation", "backward_group_decorrelation")
+def _forward_signals() -> set[str]:
+    """The signals of the probe forward (declared in :mod:`ntknas.objectives`)."""
+    return set(probe_signal_names()) - set(computed_by(BACKWARD_PROBE))
+
+
+def _backward_signals() -> set[str]:
+    """The signals of the backward probe (declared in :mod:`ntknas.objectives`)."""
+    return set(computed_by(BACKWARD_PROBE))
+
 
 #: Channels per group of the group-decorrelation signals, and the most groups read per layer.
 GROUP_CHANNELS = 8
@@ -282,7 +284,8 @@ def rectifier_signals(
         >>> sorted(rectifier_signals(net, torch.randn(5, 4)))
         ['feature_decorrelation', 'feature_group_decorrelation', 'naswot']
     """
-    wanted = set(FORWARD_SIGNALS if signals is None else signals) & set(FORWARD_SIGNALS)
+    produced = _forward_signals()
+    wanted = produced if signals is None else set(signals) & produced
     b = x.shape[0]
     agreement = torch.zeros(b, b, dtype=torch.float64, device=x.device)
     decorrelation = [0.0, 0.0]
@@ -430,7 +433,8 @@ def backward_signals(
         raise ValueError(f"unknown bn mode {bn!r}; allowed: frozen, eval, batch")
     if not isinstance(samples, int) or samples < 1:
         raise ValueError(f"samples must be a positive integer, got {samples!r}")
-    wanted = set(BACKWARD_SIGNALS if signals is None else signals) & set(BACKWARD_SIGNALS)
+    produced = _backward_signals()
+    wanted = produced if signals is None else set(signals) & produced
     total = [0.0, 0.0]
     layers = [0]
 
@@ -501,7 +505,7 @@ def probe_signals(
     """
     started = time.perf_counter()
     statistics: BatchStatistics = {}
-    wanted = set(FORWARD_SIGNALS + BACKWARD_SIGNALS) if signals is None else set(signals)
+    wanted = set(probe_signal_names()) if signals is None else set(signals)
     values = rectifier_signals(
         model,
         x,
@@ -512,7 +516,7 @@ def probe_signals(
         signals=wanted,
     )
     middle = time.perf_counter()
-    if wanted & set(BACKWARD_SIGNALS):
+    if wanted & _backward_signals():
         values.update(
             backward_signals(
                 model,
