@@ -84,7 +84,7 @@ BatchStatistics = dict[nn.Module, list[tuple[torch.Tensor, torch.Tensor]]]
 def _rectifier_pass(
     model: nn.Module,
     x: torch.Tensor,
-    record: Callable[[torch.Tensor], None],
+    record: Callable[[torch.Tensor], None] | None,
     statistics: BatchStatistics | None = None,
     output: OutputSelector = None,
 ) -> torch.Tensor:
@@ -100,7 +100,9 @@ def _rectifier_pass(
         statistics.setdefault(module, []).append((var, mean))
 
     handles = [
-        m.register_forward_pre_hook(hook) for m in model.modules() if isinstance(m, RECTIFIERS)
+        m.register_forward_pre_hook(hook)
+        for m in model.modules()
+        if record is not None and isinstance(m, RECTIFIERS)
     ]
     if statistics is not None:
         handles += [
@@ -119,6 +121,19 @@ def _rectifier_pass(
         for h in handles:
             h.remove()
     return logits
+
+
+def probe_logits(
+    model: nn.Module, x: torch.Tensor, *, output: OutputSelector = None
+) -> torch.Tensor:
+    """The logits of the probe forward: no grad, train mode (BatchNorm on the batch's
+    statistics), dropout off; the model's flags and buffers are restored.
+
+    Example:
+        >>> probe_logits(nn.Linear(3, 2), torch.ones(4, 3)).shape
+        torch.Size([4, 2])
+    """
+    return _rectifier_pass(model, x, None, output=output)
 
 
 def activation_codes(

@@ -25,7 +25,6 @@ from ntknas.ntk import (
     contract_full,
     empirical_ntk,
     layerwise_ntk,
-    logits_of,
 )
 from ntknas.ntk._engine import _check_choice as check_choice
 from ntknas.objectives import (
@@ -44,6 +43,7 @@ from ntknas.proxies import (
     kernel_target_alignment,
     krr_metrics,
     layer_gradient_decorrelation,
+    probe_logits,
     probe_signals,
     synflow,
 )
@@ -65,20 +65,7 @@ def input_independent(
         ...                   torch.zeros(4, 3))
         'the logits do not depend on the input: every probe image gives the same logits'
     """
-    state = {k: v.clone() for k, v in model.state_dict().items()}
-    flags = {m: m.training for m in model.modules()}
-    try:
-        with torch.no_grad():
-            model.train()
-            for m in model.modules():
-                if isinstance(m, nn.modules.dropout._DropoutNd):
-                    m.eval()
-            out = logits_of(model(x), output)
-    finally:
-        model.load_state_dict(state)
-        for m, flag in flags.items():
-            m.training = flag
-    return logits_independence(out)
+    return logits_independence(probe_logits(model, x, output=output))
 
 
 def logits_independence(logits: torch.Tensor) -> str | None:
