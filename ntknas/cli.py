@@ -563,9 +563,10 @@ def build_parser() -> argparse.ArgumentParser:
             "--proxies",
             action=argparse.BooleanOptionalAction,
             default=True,
-            help="compute naswot, feature_decorrelation, backward_decorrelation and "
-            "kernel_alignment (on by default: the package's default score reads them; "
-            "--no-proxies for the kernel metrics alone; ntk-agg-v1/v2 also need --heldout)",
+            help="compute the probe signals (naswot, the feature and backward decorrelations), "
+            "synflow and kernel_alignment (on by default: the default score reads them; "
+            "--no-proxies for the kernel metrics alone; the legacy rules with kernel "
+            "regression, `ntknas --legacy-scores`, also need --heldout)",
         )
         _add_scorer_options(b)
         b.add_argument("--output", default=None, help="write PREFIX.json and PREFIX.md")
