@@ -21,12 +21,12 @@ from ntknas.ntk import (
     KERNELS,
     PARAM_SETS,
     OutputSelector,
+    check_choice,
     check_output_selector,
     contract_full,
     empirical_ntk,
     layerwise_ntk,
 )
-from ntknas.ntk._engine import _check_choice as check_choice
 from ntknas.objectives import (
     BACKWARD_PROBE,
     HELDOUT,

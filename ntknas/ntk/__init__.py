@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-from ntknas.ntk._engine import (
+from ntknas.ntk._engine import contract_full, empirical_ntk, layerwise_ntk, resolve_implementation
+from ntknas.ntk._hooks import hooks_support
+from ntknas.ntk._options import (
     BN_MODES,
     IMPLEMENTATIONS,
     KERNELS,
     PARAM_SETS,
     OutputSelector,
-    batch_statistics,
+    check_choice,
     check_output_selector,
-    contract_full,
-    empirical_ntk,
-    layerwise_ntk,
     logits_of,
-    reinitialize,
-    resolve_implementation,
-    select_parameters,
-    tf32_disabled,
 )
-from ntknas.ntk._hooks import hooks_support
+from ntknas.ntk._prepare import batch_statistics, reinitialize, select_parameters, tf32_disabled
 
 __all__ = [
     "BN_MODES",
@@ -28,6 +23,7 @@ __all__ = [
     "OutputSelector",
     "PARAM_SETS",
     "batch_statistics",
+    "check_choice",
     "check_output_selector",
     "contract_full",
     "empirical_ntk",

@@ -14,324 +14,41 @@ holds more than one group's slice of the Jacobian; a group is sized to ``memory_
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import math
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
-from torch.func import functional_call, vjp, vmap
 
 from ntknas.ntk import _phases
 from ntknas.ntk._gram import GRAM_CHUNK, _forward_error, _gram_update, gram_dtype  # noqa: F401
-
-KERNELS: tuple[str, ...] = ("sum", "trace", "full")
-BN_MODES: tuple[str, ...] = ("batch", "frozen", "eval")
-PARAM_SETS: tuple[str, ...] = ("all", "weights")
-IMPLEMENTATIONS: tuple[str, ...] = ("auto", "func", "hooks", "autograd", "reference")
-
-_DEFAULT_MEMORY_BUDGET = 1 << 30  # bytes of Jacobian held at once
-
-
-def _check_choice(name: str, value: object, allowed: Sequence[str]) -> None:
-    if value not in allowed:
-        raise ValueError(f"unknown {name} {value!r}; allowed: {', '.join(allowed)}")
-
-
-#: How to pick the logits out of a model's output: None (the output is the logits, or holds
-#: exactly one tensor), an index into a tuple/list, a key of a mapping, or a callable.
-OutputSelector = int | str | Callable[[Any], torch.Tensor] | None
-
-
-def check_output_selector(output: object) -> None:
-    """Raise ``ValueError`` unless ``output`` is None, an int, a str or a callable."""
-    if output is None or callable(output):
-        return
-    if isinstance(output, bool) or not isinstance(output, (int, str)):
-        raise ValueError(
-            f"output must be None, an index, a key or a callable, not {type(output).__name__}"
-        )
-
-
-def _describe(items: Sequence[object] | dict) -> str:
-    pairs = items.items() if isinstance(items, dict) else enumerate(items)
-    return ", ".join(
-        f"{k!r}: {tuple(v.shape) if isinstance(v, torch.Tensor) else type(v).__name__}"
-        for k, v in pairs
-    )
-
-
-def logits_of(output: object, select: OutputSelector = None) -> torch.Tensor:
-    """The logits in a model's output, as a 2-D (batch, classes) tensor.
-
-    ``select`` picks them: an index into a tuple/list output, a key of a mapping, or a callable
-    applied to the output. Without it the output must be a tensor, a tuple/list or mapping
-    holding exactly one tensor, a mapping with a ``"logits"`` key, or an object with a
-    ``logits`` attribute. A tuple of several tensors — ``(features, logits)`` of the
-    NAS-Bench-201 / AutoDL networks, ``(logits, aux)`` of Inception and DARTS — is never
-    guessed: it raises ``ValueError`` naming the items.
-
-    Example:
-        >>> logits_of((torch.zeros(2, 10), "aux")).shape
-        torch.Size([2, 10])
-        >>> logits_of((torch.zeros(2, 64), torch.zeros(2, 10)), 1).shape
-        torch.Size([2, 10])
-        >>> logits_of((torch.zeros(2, 64), torch.zeros(2, 10)))
-        Traceback (most recent call last):
-        ...
-        ValueError: the model returned a tuple of 2 tensors (0: (2, 64), 1: (2, 10)); say which holds the logits with output=INDEX or output=callable
-    """
-    if select is not None:
-        check_output_selector(select)
-        try:
-            output = select(output) if callable(select) else output[select]  # type: ignore[index]
-        except (IndexError, KeyError, TypeError) as error:
-            raise ValueError(
-                f"output={select!r} does not pick an item of the model's "
-                f"{type(output).__name__} output: {error}"
-            ) from None
-    elif isinstance(output, (tuple, list)):
-        tensors = [item for item in output if isinstance(item, torch.Tensor)]
-        if len(tensors) != 1:
-            raise ValueError(
-                f"the model returned a {type(output).__name__} of {len(tensors)} tensors "
-                f"({_describe(output)}); say which holds the logits with output=INDEX or "
-                "output=callable"
-            )
-        output = tensors[0]
-    elif isinstance(output, dict):
-        tensors = [v for v in output.values() if isinstance(v, torch.Tensor)]
-        if "logits" in output:
-            output = output["logits"]
-        elif len(tensors) == 1:
-            output = tensors[0]
-        else:
-            raise ValueError(
-                f"the model returned a mapping of {len(tensors)} tensors ({_describe(output)}) "
-                "and no 'logits' key; say which holds the logits with output=KEY"
-            )
-    elif not isinstance(output, torch.Tensor) and hasattr(output, "logits"):
-        output = output.logits
-    if not isinstance(output, torch.Tensor):
-        raise ValueError(f"the model returned {type(output).__name__}, not a tensor of logits")
-    if output.dim() == 1:
-        output = output.unsqueeze(-1)
-    if output.dim() != 2:
-        raise ValueError(
-            f"the model output has shape {tuple(output.shape)}; expected (batch, classes)"
-        )
-    return output
-
-
-def is_batchnorm(module: nn.Module) -> bool:
-    """True for every BatchNorm flavour (1d/2d/3d, lazy, synchronized)."""
-    return isinstance(module, nn.modules.batchnorm._BatchNorm)
-
-
-def select_parameters(model: nn.Module, params: str = "all") -> dict[str, torch.Tensor]:
-    """The trainable parameters the kernel differentiates, by name.
-
-    ``"all"``: every parameter with ``requires_grad``; ``"weights"``: those whose name contains
-    ``"weight"`` (TE-NAS's choice: biases and BatchNorm shifts are left out).
-    """
-    _check_choice("params", params, PARAM_SETS)
-    selected = {
-        name: p
-        for name, p in model.named_parameters()
-        if p.requires_grad and (params == "all" or "weight" in name)
-    }
-    if not selected:
-        what = "trainable parameters" if params == "all" else "trainable parameters named *weight*"
-        raise ValueError(f"the model has no {what}")
-    return selected
-
-
-@contextlib.contextmanager
-def tf32_disabled(allow_tf32: bool = False) -> Iterator[None]:
-    """Turn TF32 off for cuDNN convolutions and CUDA matmuls inside the block (unless allowed)."""
-    saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
-    if not allow_tf32:
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.backends.cudnn.allow_tf32 = False
-    try:
-        yield
-    finally:
-        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
-
-
-def batch_statistics(h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel mean and biased variance of a BatchNorm input (N, C, ...), as train mode
-    computes them, from one fused kernel (``Tensor.var`` over (N, H, W) is several times slower).
-
-    Example:
-        >>> mean, var = batch_statistics(torch.ones(4, 3, 2, 2))
-        >>> mean.tolist(), var.tolist()
-        ([1.0, 1.0, 1.0], [0.0, 0.0, 0.0])
-    """
-    with torch.no_grad():
-        _, mean, invstd = torch.native_batch_norm(h, None, None, None, None, True, 0.0, 0.0)
-    # A constant channel has variance 0; the kernel reports its inverse std as 0, not inf.
-    var = torch.where(invstd > 0, invstd.pow(-2), torch.zeros_like(invstd))
-    return mean, var
-
-
-@contextlib.contextmanager
-def _modes(model: nn.Module, bn: str) -> Iterator[None]:
-    """Set train/eval flags for a kernel pass and restore the caller's flags afterwards.
-
-    Everything runs in eval mode (dropout off); BatchNorm runs in train mode for ``bn="batch"``.
-    """
-    saved = [(m, m.training) for m in model.modules()]
-    try:
-        model.eval()
-        if bn == "batch":
-            for m in model.modules():
-                if is_batchnorm(m):
-                    m.train()
-        yield
-    finally:
-        for m, flag in saved:
-            m.training = flag
-
-
-@dataclass
-class _Pass:
-    """Everything one kernel pass needs: the model, the tensors to call it with, the rows."""
-
-    model: nn.Module
-    x: torch.Tensor
-    bn: str
-    differentiable: dict[str, torch.Tensor]
-    constants: dict[str, torch.Tensor]
-    num_classes: int
-    directions: torch.Tensor  # (R, C) cotangents per sample
-    kernel: str
-    output: OutputSelector = None
-
-    def set_output(self, out: torch.Tensor) -> None:
-        """Learn the number of classes (and the row directions) from a model output."""
-        if not torch.is_floating_point(out):
-            raise ValueError("the model output is not a floating-point tensor")
-        self.num_classes = out.shape[1]
-        if self.kernel == "sum":
-            self.directions = torch.ones(1, self.num_classes, dtype=out.dtype, device=out.device)
-        else:
-            self.directions = torch.eye(self.num_classes, dtype=out.dtype, device=out.device)
-
-    def call(self, tensors: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-        out = functional_call(self.model, {**self.constants, **tensors}, (x,))
-        return logits_of(out, self.output)
-
-
-def _prepare(
-    model: nn.Module,
-    x: torch.Tensor,
-    *,
-    kernel: str,
-    bn: str,
-    params: str,
-    calibrate: bool = True,
-    probe: bool = True,
-    output: OutputSelector = None,
-) -> _Pass:
-    """Everything a kernel pass needs. ``calibrate``: record this batch's BatchNorm statistics
-    (bn="frozen"); ``probe``: a small no-grad forward that checks the input and reads C."""
-    selected = select_parameters(model, params)
-    devices = {p.device for p in model.parameters()}
-    if len(devices) == 1 and x.device not in devices:
-        raise ValueError(f"the input is on {x.device} but the model is on {devices.pop()}")
-    constants: dict[str, torch.Tensor] = {
-        name: p.detach() for name, p in model.named_parameters() if name not in selected
-    }
-    # Buffers are cloned: train-mode BatchNorm updates running statistics in place.
-    constants.update({name: b.detach().clone() for name, b in model.named_buffers()})
-    differentiable = {name: p.detach() for name, p in selected.items()}
-
-    bn_modules = {name: m for name, m in model.named_modules() if is_batchnorm(m)}
-    if bn in ("frozen", "eval"):
-        untracked = [name for name, m in bn_modules.items() if m.running_mean is None]
-        if untracked:
-            raise ValueError(
-                f"BatchNorm {untracked[0]!r} keeps no running statistics "
-                "(track_running_stats=False); score it with bn='batch'"
-            )
-
-    stats: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-    if bn == "frozen" and bn_modules and calibrate:
-        # One train-mode pass records each BatchNorm's batch statistics; they then act as
-        # constants (as running statistics of an eval-mode pass), so the forward is identical
-        # to train mode but samples are independent.
-        hooks = []
-        for name, m in bn_modules.items():
-
-            def record(mod: nn.Module, inputs: tuple[torch.Tensor, ...], _n: str = name) -> None:
-                stats[_n] = batch_statistics(inputs[0])
-
-            hooks.append(m.register_forward_pre_hook(record))
-        calibration = {name: b.clone() for name, b in constants.items()}
-        try:
-            with _modes(model, "batch"), torch.no_grad():
-                functional_call(model, {**calibration, **differentiable}, (x,))
-        except (RuntimeError, IndexError, TypeError) as error:
-            raise _forward_error(x, error) from error
-        finally:
-            for h in hooks:
-                h.remove()
-        for name, (mean, var) in stats.items():
-            prefix = f"{name}." if name else ""
-            constants[prefix + "running_mean"] = mean
-            constants[prefix + "running_var"] = var
-
-    work = _Pass(
-        model=model,
-        x=x,
-        bn=bn,
-        differentiable=differentiable,
-        constants=constants,
-        num_classes=0,
-        directions=torch.empty(0),
-        kernel=kernel,
-        output=output,
-    )
-    if not probe:
-        return work
-    try:
-        with _modes(model, bn), torch.no_grad():
-            out = work.call(differentiable, x[:2] if bn != "batch" else x)
-    except (RuntimeError, IndexError, TypeError) as error:
-        raise _forward_error(x, error) from error
-    work.set_output(out)
-    return work
-
-
-def parameter_groups(
-    shapes: dict[str, torch.Size], rows: int, budget_bytes: int, itemsize: int
-) -> list[list[str]]:
-    """Split parameter names (in order) into groups whose Jacobian slice fits the budget.
-
-    A single tensor larger than the budget forms a group of its own.
-
-    Example:
-        >>> parameter_groups({"a": torch.Size([10]), "b": torch.Size([10])}, 2, 100, 4)
-        [['a'], ['b']]
-    """
-    limit = max(1, budget_bytes // max(1, rows * itemsize))
-    groups: list[list[str]] = []
-    current: list[str] = []
-    size = 0
-    for name, shape in shapes.items():
-        n = math.prod(shape)
-        if current and size + n > limit:
-            groups.append(current)
-            current, size = [], 0
-        current.append(name)
-        size += n
-    if current:
-        groups.append(current)
-    return groups
+from ntknas.ntk._jacobians import (
+    _batched_output,
+    _jacobian_autograd,
+    _jacobian_func,
+    _jacobian_reference,
+)
+from ntknas.ntk._options import (
+    _DEFAULT_MEMORY_BUDGET,
+    BN_MODES,
+    IMPLEMENTATIONS,
+    KERNELS,
+    PARAM_SETS,
+    OutputSelector,
+    check_choice,
+    check_output_selector,
+)
+from ntknas.ntk._prepare import (
+    _modes,
+    _module_columns,
+    _module_of,
+    _prepare,
+    is_batchnorm,
+    parameter_groups,
+    reinitialize,
+    select_parameters,
+    tf32_disabled,
+)
 
 
 def contract_full(theta: torch.Tensor, num_classes: int, kernel: str) -> torch.Tensor:
@@ -353,7 +70,7 @@ def contract_full(theta: torch.Tensor, num_classes: int, kernel: str) -> torch.T
         >>> torch.allclose(contract_full(full, 3, "sum"), empirical_ntk(net, x, kernel="sum"))
         True
     """
-    _check_choice("kernel", kernel, KERNELS)
+    check_choice("kernel", kernel, KERNELS)
     size = theta.shape[0]
     if theta.dim() != 2 or theta.shape[1] != size or num_classes < 1 or size % num_classes:
         raise ValueError(
@@ -367,112 +84,6 @@ def contract_full(theta: torch.Tensor, num_classes: int, kernel: str) -> torch.T
     if kernel == "sum":
         return blocks.sum(dim=(1, 3))
     return blocks.diagonal(dim1=1, dim2=3).sum(-1)
-
-
-# --------------------------------------------------------------------------- implementations
-
-
-def _jacobian_func(
-    work: _Pass, names: list[str], directions: torch.Tensor, sample_chunk: int | None
-) -> torch.Tensor:
-    """Per-sample Jacobian slice (B, R, P_g) with torch.func (vmap over samples, vjp inside)."""
-    group = {n: work.differentiable[n] for n in names}
-    others = {n: t for n, t in work.differentiable.items() if n not in group}
-
-    def one_sample(tensors: dict[str, torch.Tensor], xi: torch.Tensor) -> torch.Tensor:
-        def f(t: dict[str, torch.Tensor]) -> torch.Tensor:
-            return work.call({**others, **t}, xi.unsqueeze(0)).squeeze(0)
-
-        _, pullback = vjp(f, tensors)
-        (grads,) = vmap(pullback)(directions)
-        return torch.cat([grads[n].reshape(directions.shape[0], -1) for n in names], dim=1)
-
-    return vmap(one_sample, in_dims=(None, 0), chunk_size=sample_chunk)(group, work.x)
-
-
-def _rows_cotangents(work: _Pass, directions: torch.Tensor) -> torch.Tensor:
-    """Cotangents on the batched output for every (sample, direction) row: (B·R, B, C)."""
-    b, (r, c) = work.x.shape[0], directions.shape
-    cot = torch.zeros(b, r, b, c, dtype=directions.dtype, device=directions.device)
-    idx = torch.arange(b, device=directions.device)
-    cot[idx, :, idx, :] = directions
-    return cot.reshape(b * r, b, c)
-
-
-def _batched_output(work: _Pass) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    tensors = {n: t.detach().requires_grad_(True) for n, t in work.differentiable.items()}
-    with torch.enable_grad():
-        out = work.call(tensors, work.x)
-    return out, tensors
-
-
-def _jacobian_autograd(
-    work: _Pass,
-    names: list[str],
-    directions: torch.Tensor,
-    row_chunk: int,
-    out: torch.Tensor,
-    tensors: dict[str, torch.Tensor],
-) -> torch.Tensor:
-    """Jacobian slice (B, R, P_g) by vectorized backward passes of the batched forward
-    (``autograd.grad(..., is_grads_batched=True)``): exact for coupled samples (bn="batch")."""
-    cot = _rows_cotangents(work, directions)
-    inputs = [tensors[n] for n in names]
-    pieces = []
-    for start in range(0, cot.shape[0], row_chunk):
-        n_rows = min(row_chunk, cot.shape[0] - start)
-        if n_rows == 1:  # a plain backward: no vmap overhead (the fastest choice on CPUs)
-            grads = torch.autograd.grad(
-                out, inputs, grad_outputs=cot[start], retain_graph=True, allow_unused=True
-            )
-            grads = tuple(g.unsqueeze(0) if g is not None else None for g in grads)
-        else:
-            grads = torch.autograd.grad(
-                out,
-                inputs,
-                grad_outputs=cot[start : start + n_rows],
-                is_grads_batched=True,
-                retain_graph=True,
-                allow_unused=True,
-            )
-        pieces.append(
-            torch.cat(
-                [
-                    (g if g is not None else torch.zeros_like(t).expand(n_rows, *t.shape)).reshape(
-                        n_rows, -1
-                    )
-                    for g, t in zip(grads, inputs)
-                ],
-                dim=1,
-            )
-        )
-    return torch.cat(pieces).reshape(work.x.shape[0], directions.shape[0], -1)
-
-
-def _jacobian_reference(
-    work: _Pass,
-    names: list[str],
-    directions: torch.Tensor,
-    out: torch.Tensor,
-    tensors: dict[str, torch.Tensor],
-) -> torch.Tensor:
-    """The plain loop: one autograd call per sample and direction."""
-    inputs = [tensors[n] for n in names]
-    rows = []
-    for i in range(work.x.shape[0]):
-        for v in directions:
-            grads = torch.autograd.grad(
-                (out[i] * v).sum(), inputs, retain_graph=True, allow_unused=True
-            )
-            rows.append(
-                torch.cat(
-                    [
-                        (g if g is not None else torch.zeros_like(t)).reshape(-1)
-                        for g, t in zip(grads, inputs)
-                    ]
-                )
-            )
-    return torch.stack(rows).reshape(work.x.shape[0], directions.shape[0], -1)
 
 
 def _kernel_once(
@@ -562,34 +173,6 @@ def _kernel_once(
     return theta.to(x.dtype)
 
 
-def _module_of(parameter: str) -> str:
-    return parameter.rsplit(".", 1)[0] if "." in parameter else ""
-
-
-def _module_columns(names: list[str], shapes: dict[str, torch.Size]) -> list[tuple[str, slice]]:
-    """The column ranges of a group's Jacobian that belong to each module, in order."""
-    out: list[tuple[str, slice]] = []
-    start = 0
-    for name in names:
-        end = start + shapes[name].numel()
-        module = _module_of(name)
-        if out and out[-1][0] == module:
-            out[-1] = (module, slice(out[-1][1].start, end))
-        else:
-            out.append((module, slice(start, end)))
-        start = end
-    return out
-
-
-def reinitialize(model: nn.Module) -> None:
-    """Draw fresh initial values for every parameter, with each module's own ``reset_parameters``
-    (BatchNorm's also resets its running statistics). Uses the global torch RNG."""
-    for m in model.modules():
-        reset: Callable[[], None] | None = getattr(m, "reset_parameters", None)
-        if callable(reset):
-            reset()
-
-
 def resolve_implementation(
     implementation: str, bn: str, model: nn.Module | None = None, kernel: str = "sum"
 ) -> str:
@@ -599,7 +182,7 @@ def resolve_implementation(
     otherwise per-layer hooks when every selected parameter sits in a supported layer (and the
     kernel is not "full"), else torch.func.
     """
-    _check_choice("implementation", implementation, IMPLEMENTATIONS)
+    check_choice("implementation", implementation, IMPLEMENTATIONS)
     if implementation != "auto":
         if bn == "batch" and implementation in ("func", "hooks"):
             raise ValueError(
@@ -717,9 +300,9 @@ def _ntk(
         raise ValueError(f"x must have shape (batch, ...) with batch >= 1, got {tuple(x.shape)}")
     if not torch.is_floating_point(x):
         raise ValueError(f"x must be a floating-point tensor, got {x.dtype}")
-    _check_choice("kernel", kernel, KERNELS)
-    _check_choice("bn", bn, BN_MODES)
-    _check_choice("params", params, PARAM_SETS)
+    check_choice("kernel", kernel, KERNELS)
+    check_choice("bn", bn, BN_MODES)
+    check_choice("params", params, PARAM_SETS)
     if not isinstance(repeats, int) or repeats < 1:
         raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
     if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):

@@ -18,16 +18,13 @@ from __future__ import annotations
 import time
 import types
 import warnings
-from typing import Any
 
 import torch
 from torch import nn
 
 from ntknas.ntk import _phases
 from ntknas.ntk._gram import _forward_error, _gram_update, gram_dtype
-
-#: ``ntknas.ntk._engine._Pass`` (not imported: the engine imports this module)
-_Pass = Any
+from ntknas.ntk._prepare import _Pass
 
 _SUPPORTED = (nn.Linear, nn.Conv2d, nn.LayerNorm, nn.modules.batchnorm._BatchNorm)
 
