@@ -47,12 +47,8 @@ import search_spaces
 from ntknas.bench.nb201 import cached_population, read_ground_truth
 from ntknas.combined_scores import ScoreRule, aggregate
 from ntknas.ntk import logits_of
-from ntknas.proxies import (
-    BatchStatistics,
-    _channel_correlation_min_eig,
-    _constant_batch_statistics,
-    _rectifier_pass,
-)
+from ntknas.proxies._pass import BatchStatistics, _constant_batch_statistics, _rectifier_pass
+from ntknas.proxies.decorrelation import _channel_correlation_min_eig
 from ntknas.scorer import NTKScorer
 from ntknas.spectral import cosine_lambda_min
 

@@ -37,8 +37,9 @@ import search_spaces
 from ntknas import layerwise_ntk
 from ntknas.bench.nb201 import read_ground_truth
 from ntknas.ntk import logits_of
-from ntknas.proxies import cosine_lambda_min, layer_gradient_decorrelation
+from ntknas.proxies import layer_gradient_decorrelation
 from ntknas.scorer import NTKScorer
+from ntknas.spectral import cosine_lambda_min
 
 SIGNALS = ("sum_layer", "sum_whole", "loss_layer", "loss_whole", "loss_coherence")
 

@@ -169,7 +169,7 @@ def test_rectifier_signals_share_one_pass_and_leave_the_model_unchanged(net, x):
 
 
 def test_cosine_lambda_min_is_scale_free_and_flags_dependence():
-    from ntknas.proxies import cosine_lambda_min
+    from ntknas.spectral import cosine_lambda_min
 
     g = torch.randn(5, 40, dtype=torch.float64)
     K = g @ g.T
@@ -184,7 +184,8 @@ def test_cosine_lambda_min_is_scale_free_and_flags_dependence():
 
 def test_layer_gradient_decorrelation_sums_weight_layers_of_the_probe_block():
     from ntknas import layerwise_ntk
-    from ntknas.proxies import cosine_lambda_min, layer_gradient_decorrelation
+    from ntknas.proxies import layer_gradient_decorrelation
+    from ntknas.spectral import cosine_lambda_min
 
     torch.manual_seed(0)
     model = nn.Sequential(
@@ -321,7 +322,7 @@ def test_backward_decorrelation_rejects_bad_options(kwargs, message):
 
 
 def test_wide_layers_read_exactly_zero_without_an_eigendecomposition(monkeypatch):
-    from ntknas import proxies
+    from ntknas.proxies import decorrelation as proxies
 
     # 64 channels over 8x8 = 64 positions: centred, the rank is at most 63 < 64
     wide = torch.randn(2, 64, 8, 8)
@@ -377,7 +378,7 @@ def test_synflow_ignores_batchnorm_batch_statistics():
 
 
 def _group(u: torch.Tensor, layer: int = 0) -> float:
-    from ntknas.proxies import _group_correlation_min_eig
+    from ntknas.proxies.decorrelation import _group_correlation_min_eig
 
     return _group_correlation_min_eig(u, 8, layer)
 
@@ -395,7 +396,7 @@ def _group(u: torch.Tensor, layer: int = 0) -> float:
     ],
 )
 def test_group_decorrelation_reads_layers_where_the_full_correlation_is_zero_by_rank(shape):
-    from ntknas.proxies import _channel_correlation_min_eig
+    from ntknas.proxies.decorrelation import _channel_correlation_min_eig
 
     u = torch.randn(*shape, generator=torch.Generator().manual_seed(0))
     assert _group(u) > 0.05
@@ -436,7 +437,7 @@ def test_probe_signals_read_every_layer_of_a_vit(space_name):
 
 
 def test_recorded_batch_statistics_are_the_batch_statistics_and_the_model_is_unchanged():
-    from ntknas.proxies import _rectifier_pass
+    from ntknas.proxies._pass import _rectifier_pass
 
     torch.manual_seed(0)
     model = SmallCNN()

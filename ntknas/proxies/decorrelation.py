@@ -1,0 +1,360 @@
+"""Channel decorrelation of the two factors of each layer's NTK: the features entering the
+rectifiers (MeCo's signal) and the gradient the NTK's output direction sends back to each weight
+layer, over all channels or over random groups of 8 (defined for any width); and the probe pass
+that computes them with NASWOT."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Collection
+
+import torch
+from torch import nn
+
+from ntknas.ntk import OutputSelector, logits_of
+from ntknas.objectives import BACKWARD_PROBE, computed_by, probe_signal_names
+from ntknas.proxies._pass import (
+    WEIGHT_LAYERS,
+    BatchStatistics,
+    _constant_batch_statistics,
+    _preserved,
+    _rectifier_pass,
+)
+from ntknas.proxies.activation import _add_agreement, naswot_from_kernel
+
+
+def _observations(u: torch.Tensor, samples: int) -> torch.Tensor:
+    """(S, features, observations) of one layer's tensor: (B, C, *spatial) feature maps give C
+    channels over the positions of each of the first ``samples`` images, (B, N, D) tokens D
+    features over the N tokens, (B, D) D features over the whole batch (S = 1)."""
+    if u.dim() == 2:
+        return u.T.unsqueeze(0)  # (1, D, B)
+    if u.dim() == 3:
+        return u[:samples].transpose(1, 2)  # (S, D, N)
+    return u[:samples].reshape(min(samples, u.shape[0]), u.shape[1], -1)  # (S, C, HW)
+
+
+def _mean_min_correlation_eig(feats: torch.Tensor) -> float:
+    """Mean over the leading dimensions of λmin of the Pearson correlation of ``feats``'
+    second-to-last dimension over its last, in float64; constant rows count as uncorrelated
+    (zero rows and columns: λmin = 0), and λmin within rounding of 0 counts as 0."""
+    feats = feats.to(torch.float64)
+    centered = feats - feats.mean(dim=-1, keepdim=True)
+    norms = centered.norm(dim=-1, keepdim=True)
+    unit = torch.where(norms > 0, centered / norms.clamp_min(1e-300), torch.zeros_like(centered))
+    # The small eigenproblems go to the host: on a GPU each batched float64 eigvalsh is a
+    # solver launch plus a wait (30 % of a scored NB201 cell on an H200), on the host ~µs.
+    corr = (unit @ unit.transpose(-1, -2)).cpu()
+    smallest = torch.linalg.eigvalsh(corr)[..., 0]
+    # Linearly dependent rows have λmin = 0 exactly; in float64 it comes out as rounding noise
+    # of either sign (|λ| ≲ D·ε). Count that as 0, so dependence always scores 0.
+    tolerance = corr.shape[-1] * 64 * torch.finfo(torch.float64).eps
+    return float(torch.where(smallest > tolerance, smallest, 0.0).mean())
+
+
+def _channel_correlation_min_eig(u: torch.Tensor, samples: int) -> float:
+    """Mean over the first ``samples`` images of λmin of the channel correlation matrix
+    (:func:`_observations` says over what each layer shape is correlated)."""
+    feats = _observations(u, samples)
+    if feats.shape[1] < 2 or feats.shape[2] < 2:
+        return 0.0
+    if feats.shape[1] >= feats.shape[2]:
+        # C channels centred over N positions have rank <= N - 1 < C: λmin is exactly 0, and
+        # eigendecomposing the C×C matrix to find that out is where the time went (up to 94 s
+        # for one wide MobileNet-like network)
+        return 0.0
+    return _mean_min_correlation_eig(feats)
+
+
+def _forward_signals() -> set[str]:
+    """The signals of the probe forward (declared in :mod:`ntknas.objectives`)."""
+    return set(probe_signal_names()) - set(computed_by(BACKWARD_PROBE))
+
+
+def _backward_signals() -> set[str]:
+    """The signals of the backward probe (declared in :mod:`ntknas.objectives`)."""
+    return set(computed_by(BACKWARD_PROBE))
+
+
+#: Channels per group of the group-decorrelation signals, and the most groups read per layer.
+GROUP_CHANNELS = 8
+
+
+MAX_GROUPS = 16
+
+
+def _group_correlation_min_eig(u: torch.Tensor, samples: int, layer: int) -> float:
+    """Mean λmin of the Pearson correlation of random groups of :data:`GROUP_CHANNELS` channels.
+
+    Defined for any ratio of channels to positions: a group has fewer channels than the
+    observations it is correlated over, so λmin is 0 only when a group's channels are truly
+    linearly dependent (redundant or constant), never by rank alone. ``u``: (B, C, *spatial)
+    feature maps (channels over the positions of each of the first ``samples`` images), (B, N, D)
+    tokens (D features over the N tokens) or (B, D) (features over the batch). With fewer
+    positions than a group has channels plus one, the first ``samples`` images' positions are
+    pooled. Channels are split into groups by a permutation seeded by ``layer`` (the layer's
+    position in the pass), so the signal is deterministic; at most :data:`MAX_GROUPS` groups.
+    """
+    feats = _observations(u, samples)
+    channels = feats.shape[1]
+    if feats.shape[2] <= GROUP_CHANNELS and feats.shape[0] > 1:
+        feats = feats.transpose(0, 1).reshape(1, channels, -1)  # pool the images' positions
+    group = min(GROUP_CHANNELS, channels, feats.shape[2] - 1)
+    if group < 2:
+        return 0.0
+    generator = torch.Generator().manual_seed(layer)
+    order = torch.randperm(channels, generator=generator)
+    groups = min(MAX_GROUPS, channels // group)
+    index = order[: groups * group].reshape(groups, group).to(feats.device)
+    return _mean_min_correlation_eig(feats[:, index])  # (S, G, k, P)
+
+
+def rectifier_signals(
+    model: nn.Module,
+    x: torch.Tensor,
+    samples: int = 8,
+    *,
+    statistics: BatchStatistics | None = None,
+    output: OutputSelector = None,
+    keep_logits: list[torch.Tensor] | None = None,
+    signals: Collection[str] | None = None,
+) -> dict[str, float]:
+    """``naswot`` and the feature decorrelations from one no-grad train-mode forward.
+
+    Args:
+        model: the network (flags and buffers are restored afterwards).
+        x: the probe batch.
+        samples: images whose channel correlations are averaged (feature decorrelation).
+        statistics: filled with each BatchNorm's batch statistics in that forward, if given.
+        keep_logits: the forward's logits are appended to it, if given (the scorer checks
+            them for input independence without a forward of its own).
+        signals: the names to compute (None: all three); the others are left out.
+
+    Example:
+        >>> net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+        >>> sorted(rectifier_signals(net, torch.randn(5, 4)))
+        ['feature_decorrelation', 'feature_group_decorrelation', 'naswot']
+    """
+    produced = _forward_signals()
+    wanted = produced if signals is None else set(signals) & produced
+    b = x.shape[0]
+    agreement = torch.zeros(b, b, dtype=torch.float64, device=x.device)
+    decorrelation = [0.0, 0.0]
+    layers = [0]
+
+    def record(u: torch.Tensor) -> None:
+        if "naswot" in wanted:
+            _add_agreement(agreement, u)
+        if "feature_decorrelation" in wanted:
+            decorrelation[0] += _channel_correlation_min_eig(u, samples)
+        if "feature_group_decorrelation" in wanted:
+            decorrelation[1] += _group_correlation_min_eig(u, samples, layers[0])
+        layers[0] += 1
+
+    logits = _rectifier_pass(model, x, record, statistics, output)
+    if keep_logits is not None:
+        keep_logits.append(logits)
+    values = {
+        "naswot": naswot_from_kernel(agreement) if "naswot" in wanted else 0.0,
+        "feature_decorrelation": decorrelation[0],
+        "feature_group_decorrelation": decorrelation[1],
+    }
+    return {name: value for name, value in values.items() if name in wanted}
+
+
+def feature_decorrelation(
+    model: nn.Module, x: torch.Tensor, samples: int = 8, *, output: OutputSelector = None
+) -> float:
+    """Σ over rectifiers of λmin of the correlation matrix of the channels entering it.
+
+    For each rectifying activation, the feature map of each of the first ``samples`` probe images
+    is read as C channels observed at H·W positions (tokens: D features over N tokens); the
+    smallest eigenvalue of their C×C Pearson correlation matrix is 0 when some channel is a linear
+    combination of others (redundant or constant channels) and grows as channels carry
+    independent information. The mean over images is summed over rectifiers, so deeper networks
+    with well-spread features score higher. This is MeCo's signal (Jiang et al., NeurIPS 2023),
+    measured on rectifier inputs in train mode (BatchNorm on batch statistics), in float64.
+
+    Example:
+        >>> conv = nn.Sequential(
+        ...     nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 3), nn.ReLU(), nn.Flatten()
+        ... )
+        >>> 0.0 < feature_decorrelation(conv, torch.randn(2, 3, 8, 8)) <= 2.0
+        True
+    """
+    return rectifier_signals(model, x, samples, output=output)["feature_decorrelation"]
+
+
+def backward_decorrelation(
+    model: nn.Module,
+    x: torch.Tensor,
+    *,
+    bn: str = "frozen",
+    samples: int = 8,
+    statistics: BatchStatistics | None = None,
+    output: OutputSelector = None,
+) -> float:
+    """Σ over weight layers of λmin of the channel correlation of the gradient at the layer's output.
+
+    Per weight layer l (Conv/Linear) the sum-kernel NTK is built from two factors: the layer's
+    input a_i and the gradient δ_i = ∂(Σ_c f_c(x_i))/∂z_i that the NTK's output direction sends
+    back to the layer's output z_i; each per-sample weight gradient is δ_i ⊗ a_i summed over
+    positions. Feature decorrelation (MeCo) measures how far from redundant the *forward* factor's
+    channels are; this measures the *backward* factor: for each of the first ``samples`` images,
+    λmin of the Pearson correlation matrix of δ_i's C channels over the positions (tokens: D
+    features over the N tokens), 0 when some channel's gradient is a linear combination of
+    others' (redundant or dead), averaged over the images and summed over layers. Constant
+    channels count as zero correlation; outputs without positions or tokens ((B, D), e.g. a
+    classifier's) contribute 0.
+
+    BatchNorm as in the NTK engine's ``bn`` mode: ``"frozen"``: the batch statistics of all of
+    ``x`` used as constants (samples are then independent, so only the first ``samples`` images
+    are run forward and backward; ``statistics`` recorded in an earlier train-mode forward of
+    ``x``, as :func:`probe_signals` does, saves the forward that records them); ``"eval"``: the
+    running statistics; ``"batch"``: train mode on all of ``x`` with gradients through the
+    batch statistics (δ_i then also carries the other images' outputs). The backward goes to the input
+    only (no weight gradients); dropout is off; the model's flags, buffers and gradients are
+    unchanged afterwards.
+
+    Example:
+        >>> conv = nn.Sequential(
+        ...     nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 3), nn.Flatten(), nn.Linear(64, 2)
+        ... )
+        >>> 0.0 < backward_decorrelation(conv, torch.randn(2, 3, 8, 8)) <= 2.0
+        True
+    """
+    only = ("backward_decorrelation",)
+    signals = backward_signals(
+        model, x, bn=bn, samples=samples, statistics=statistics, output=output, signals=only
+    )
+    return signals["backward_decorrelation"]
+
+
+def backward_signals(
+    model: nn.Module,
+    x: torch.Tensor,
+    *,
+    bn: str = "frozen",
+    samples: int = 8,
+    statistics: BatchStatistics | None = None,
+    output: OutputSelector = None,
+    signals: Collection[str] | None = None,
+) -> dict[str, float]:
+    """``backward_decorrelation`` and ``backward_group_decorrelation`` from one backward.
+
+    The first is :func:`backward_decorrelation`; the second reads the same gradients δ_i at every
+    weight layer's output through random groups of 8 channels (:func:`_group_correlation_min_eig`),
+    so it is defined for any ratio of channels to positions (a layer with at least as many
+    channels as positions reads exactly 0 in the first, by rank alone), and (B, D) outputs are
+    read over the samples. Arguments as :func:`backward_decorrelation`; ``signals``: the names
+    to compute (None: both).
+
+    Example:
+        >>> net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(32, 2))
+        >>> sorted(backward_signals(net, torch.randn(4, 3, 4, 4)))
+        ['backward_decorrelation', 'backward_group_decorrelation']
+    """
+    if bn not in ("frozen", "eval", "batch"):
+        raise ValueError(f"unknown bn mode {bn!r}; allowed: frozen, eval, batch")
+    if not isinstance(samples, int) or samples < 1:
+        raise ValueError(f"samples must be a positive integer, got {samples!r}")
+    produced = _backward_signals()
+    wanted = produced if signals is None else set(signals) & produced
+    total = [0.0, 0.0]
+    layers = [0]
+
+    def record(delta: torch.Tensor) -> None:
+        delta = delta.detach()
+        if delta.dim() >= 3 and "backward_decorrelation" in wanted:
+            total[0] += _channel_correlation_min_eig(delta, samples)
+        if "backward_group_decorrelation" in wanted:
+            total[1] += _group_correlation_min_eig(delta, samples, layers[0])
+        layers[0] += 1
+
+    def attach(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
+        if isinstance(output, torch.Tensor) and output.requires_grad:
+            output.register_hook(record)  # fires with ∂/∂output even if later changed in place
+
+    if bn == "frozen":
+        if statistics is None:
+            statistics = {}
+            _rectifier_pass(model, x, lambda _u: None, statistics, output)
+        normalization = _constant_batch_statistics(model, statistics)
+        x = x[:samples]
+    else:
+        normalization = contextlib.nullcontext()
+        x = x if bn == "batch" else x[:samples]
+    handles = [
+        m.register_forward_hook(attach) for m in model.modules() if isinstance(m, WEIGHT_LAYERS)
+    ]
+    try:
+        with _preserved(model), normalization, torch.enable_grad():
+            model.train(bn != "eval")
+            for m in model.modules():
+                if isinstance(m, nn.modules.dropout._DropoutNd):
+                    m.eval()
+            x_in = x.detach().requires_grad_(True)
+            out = logits_of(model(x_in), output)
+            torch.autograd.grad(out.sum(), x_in)
+    finally:
+        for h in handles:
+            h.remove()
+    values = {"backward_decorrelation": total[0], "backward_group_decorrelation": total[1]}
+    return {name: value for name, value in values.items() if name in wanted}
+
+
+def probe_signals(
+    model: nn.Module,
+    x: torch.Tensor,
+    *,
+    bn: str = "frozen",
+    samples: int = 8,
+    seconds: dict[str, float] | None = None,
+    output: OutputSelector = None,
+    keep_logits: list[torch.Tensor] | None = None,
+    signals: Collection[str] | None = None,
+) -> dict[str, float]:
+    """``naswot``, the feature and the backward decorrelations of one probe batch.
+
+    One no-grad train-mode forward of ``x`` gives the first two (:func:`rectifier_signals`) and
+    the BatchNorm statistics that :func:`backward_decorrelation` (``bn="frozen"``) then uses for
+    a forward and backward of the first ``samples`` images only. ``seconds``: filled with the
+    time of each part (``naswot``: the forward; ``backward_decorrelation``). ``signals``: the
+    names to compute (None: all five); the backward runs only when a backward signal is asked.
+
+    Example:
+        >>> net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten())
+        >>> sorted(probe_signals(net, torch.randn(5, 3, 6, 6)))  # doctest: +NORMALIZE_WHITESPACE
+        ['backward_decorrelation', 'backward_group_decorrelation', 'feature_decorrelation',
+         'feature_group_decorrelation', 'naswot']
+    """
+    started = time.perf_counter()
+    statistics: BatchStatistics = {}
+    wanted = set(probe_signal_names()) if signals is None else set(signals)
+    values = rectifier_signals(
+        model,
+        x,
+        samples,
+        statistics=statistics,
+        output=output,
+        keep_logits=keep_logits,
+        signals=wanted,
+    )
+    middle = time.perf_counter()
+    if wanted & _backward_signals():
+        values.update(
+            backward_signals(
+                model,
+                x,
+                bn=bn,
+                samples=samples,
+                statistics=statistics,
+                output=output,
+                signals=wanted,
+            )
+        )
+    if seconds is not None:
+        seconds["naswot"] = middle - started
+        seconds["backward_decorrelation"] = time.perf_counter() - middle
+    return values
