@@ -30,13 +30,11 @@ from ntknas.ntk._jacobians import (
 )
 from ntknas.ntk._options import (
     _DEFAULT_MEMORY_BUDGET,
-    BN_MODES,
     IMPLEMENTATIONS,
     KERNELS,
-    PARAM_SETS,
+    NTKOptions,
     OutputSelector,
     check_choice,
-    check_output_selector,
 )
 from ntknas.ntk._prepare import (
     _modes,
@@ -259,9 +257,7 @@ def empirical_ntk(
         >>> empirical_ntk(net, torch.randn(5, 4)).shape
         torch.Size([5, 5])
     """
-    return _ntk(
-        model,
-        x,
+    options = NTKOptions(
         kernel=kernel,
         bn=bn,
         params=params,
@@ -271,27 +267,13 @@ def empirical_ntk(
         chunk_size=chunk_size,
         memory_budget=memory_budget,
         allow_tf32=allow_tf32,
-        by_layer=False,
         output=output,
     )
+    return _ntk(model, x, options, by_layer=False)
 
 
-def _ntk(
-    model: nn.Module,
-    x: torch.Tensor,
-    *,
-    kernel: str,
-    bn: str,
-    params: str,
-    implementation: str,
-    repeats: int,
-    seed: int,
-    chunk_size: int | None,
-    memory_budget: int,
-    allow_tf32: bool,
-    by_layer: bool,
-    output: OutputSelector = None,
-) -> Any:
+def _ntk(model: nn.Module, x: torch.Tensor, options: NTKOptions, *, by_layer: bool) -> Any:
+    """The kernel (or per-layer kernels) of ``model`` on ``x``, averaged over ``repeats``."""
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be a torch.nn.Module, not {type(model).__name__}")
     if not isinstance(x, torch.Tensor):
@@ -300,43 +282,36 @@ def _ntk(
         raise ValueError(f"x must have shape (batch, ...) with batch >= 1, got {tuple(x.shape)}")
     if not torch.is_floating_point(x):
         raise ValueError(f"x must be a floating-point tensor, got {x.dtype}")
-    check_choice("kernel", kernel, KERNELS)
-    check_choice("bn", bn, BN_MODES)
-    check_choice("params", params, PARAM_SETS)
-    if not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
-    if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
-        raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
-    check_output_selector(output)
-    select_parameters(model, params)
-    impl = resolve_implementation(implementation, bn, model, kernel)
-    if bn == "batch" and x.shape[0] < 2 and any(is_batchnorm(m) for m in model.modules()):
+    o = options
+    select_parameters(model, o.params)
+    impl = resolve_implementation(o.implementation, o.bn, model, o.kernel)
+    if o.bn == "batch" and x.shape[0] < 2 and any(is_batchnorm(m) for m in model.modules()):
         raise ValueError("bn='batch' needs at least 2 samples (train-mode BatchNorm statistics)")
 
-    options = dict(
-        kernel=kernel,
-        bn=bn,
-        params=params,
+    once = dict(
+        kernel=o.kernel,
+        bn=o.bn,
+        params=o.params,
         implementation=impl,
-        memory_budget=memory_budget,
-        chunk_size=chunk_size,
+        memory_budget=o.memory_budget,
+        chunk_size=o.chunk_size,
         by_layer=by_layer,
-        output=output,
+        output=o.output,
     )
-    with tf32_disabled(allow_tf32):
-        if repeats == 1:
-            return _kernel_once(model, x, **options)
+    with tf32_disabled(o.allow_tf32):
+        if o.repeats == 1:
+            return _kernel_once(model, x, **once)
         work = copy.deepcopy(model)
         total: dict[str, torch.Tensor] = {}  # one entry per layer, or "" for the whole kernel
-        for r in range(repeats):
+        for r in range(o.repeats):
             devices = [x.device] if x.device.type == "cuda" else []
             with torch.random.fork_rng(devices=devices):
-                torch.manual_seed(seed + r)
+                torch.manual_seed(o.seed + r)
                 reinitialize(work)
-            theta = _kernel_once(work, x, **options)
+            theta = _kernel_once(work, x, **once)
             for name, t in (theta if by_layer else {"": theta}).items():
                 total[name] = total[name] + t if name in total else t
-        mean = {name: t / repeats for name, t in total.items()}
+        mean = {name: t / o.repeats for name, t in total.items()}
         return mean if by_layer else mean[""]
 
 
@@ -373,9 +348,7 @@ def layerwise_ntk(
         >>> list(layers), tuple(layers["0"].shape)
         (['0', '2'], (5, 5))
     """
-    return _ntk(
-        model,
-        x,
+    options = NTKOptions(
         kernel=kernel,
         bn=bn,
         params=params,
@@ -385,6 +358,6 @@ def layerwise_ntk(
         chunk_size=chunk_size,
         memory_budget=memory_budget,
         allow_tf32=allow_tf32,
-        by_layer=True,
         output=output,
     )
+    return _ntk(model, x, options, by_layer=True)

@@ -4,6 +4,7 @@ checks, and how the logits are picked out of a model's output."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -113,3 +114,40 @@ def logits_of(output: object, select: OutputSelector = None) -> torch.Tensor:
             f"the model output has shape {tuple(output.shape)}; expected (batch, classes)"
         )
     return output
+
+
+@dataclass(frozen=True)
+class NTKOptions:
+    """The options :func:`~ntknas.ntk.empirical_ntk` and :func:`~ntknas.ntk.layerwise_ntk`
+    share (their docstrings say what each means), checked once when created.
+
+    Example:
+        >>> NTKOptions(kernel="trace").bn
+        'frozen'
+        >>> NTKOptions(kernel="diag")
+        Traceback (most recent call last):
+        ...
+        ValueError: unknown kernel 'diag'; allowed: sum, trace, full
+    """
+
+    kernel: str = "sum"
+    bn: str = "frozen"
+    params: str = "all"
+    implementation: str = "auto"
+    repeats: int = 1
+    seed: int = 0
+    chunk_size: int | None = None
+    memory_budget: int = _DEFAULT_MEMORY_BUDGET
+    allow_tf32: bool = False
+    output: OutputSelector = None
+
+    def __post_init__(self) -> None:
+        check_choice("kernel", self.kernel, KERNELS)
+        check_choice("bn", self.bn, BN_MODES)
+        check_choice("params", self.params, PARAM_SETS)
+        if not isinstance(self.repeats, int) or self.repeats < 1:
+            raise ValueError(f"repeats must be a positive integer, got {self.repeats!r}")
+        chunk = self.chunk_size
+        if chunk is not None and (not isinstance(chunk, int) or chunk < 1):
+            raise ValueError(f"chunk_size must be a positive integer or None, got {chunk!r}")
+        check_output_selector(self.output)
