@@ -111,34 +111,71 @@ def run_validate(
 ) -> dict[str, Any]:
     """Score, train and correlate; writes ``results/validate/<name>/``.
 
-    With ``kernel_evolution`` the NTK of each trained network is measured on the probe batch at
+    Four steps: choose the architectures (:func:`_choose`), score and train those not trained
+    yet in the study (:func:`_score_and_train`), read one record per architecture back from the
+    study (:func:`_records`), correlate (:func:`_correlate`) and write (:func:`_write`). With
+    ``kernel_evolution`` the NTK of each trained network is measured on the probe batch at
     initialization and after every epoch (relative change and label alignment, see
     :mod:`ntknas.theory.evolution`)."""
     parts = build_parts(config)
     space, scorer = parts.space, parts.scorer
     scorer.needs = None  # validation correlates every metric, the kernel's included
     name = name or config.study.name
-    k = n_archs or config.study.n_trials
-    table: dict[str, float] = {}
-    if ground_truth is not None:
-        if config.space.name != "nb201":
-            raise ValueError("--ground-truth needs space.name: nb201")
-        from ntknas.bench.nb201 import read_ground_truth
-
-        rows = read_ground_truth(ground_truth, target)
-        table = dict(rows)
-        connected = [a for a, _ in rows if not space.is_disconnected(a)]
-        archs = random.Random(config.study.seed).sample(connected, min(k, len(connected)))
-    else:
-        archs = choose_architectures(space, scorer, k, strategy, config.study.seed)
-    storage_obj = create_storage(storage or config.study.storage)
+    archs, table = _choose(
+        config, space, scorer, n_archs or config.study.n_trials, strategy, ground_truth, target
+    )
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
         study_name=f"{name}-validate",
-        storage=storage_obj,
+        storage=create_storage(storage or config.study.storage),
         direction="maximize",
         load_if_exists=True,
     )
+    start = time.perf_counter()
+    _score_and_train(config, study, space, scorer, archs, name, kernel_evolution, log)
+    records = _records(study, space, scorer, archs, table)
+    summary = _correlate(config, scorer, records, name, strategy, table, kernel_evolution)
+    summary["seconds_this_run"] = round(time.perf_counter() - start, 1)
+    folder = Path(output_dir or Path(config.output_dir) / "validate") / name
+    _write(folder, records, summary)
+    log(format_validate(summary))
+    return summary
+
+
+def _choose(
+    config: Config,
+    space: Any,
+    scorer: Any,
+    k: int,
+    strategy: str,
+    ground_truth: str | None,
+    target: str,
+) -> tuple[list[str], dict[str, float]]:
+    """The architectures to validate, and the ground-truth table's accuracies (or {})."""
+    if ground_truth is None:
+        return choose_architectures(space, scorer, k, strategy, config.study.seed), {}
+    if config.space.name != "nb201":
+        raise ValueError("--ground-truth needs space.name: nb201")
+    from ntknas.bench.nb201 import read_ground_truth
+
+    rows = read_ground_truth(ground_truth, target)
+    connected = [a for a, _ in rows if not space.is_disconnected(a)]
+    archs = random.Random(config.study.seed).sample(connected, min(k, len(connected)))
+    return archs, dict(rows)
+
+
+def _score_and_train(
+    config: Config,
+    study: optuna.Study,
+    space: Any,
+    scorer: Any,
+    archs: list[str],
+    name: str,
+    kernel_evolution: bool,
+    log: Any,
+) -> None:
+    """Score and briefly train every architecture the study has not trained yet; each becomes
+    a COMPLETE trial (value: final accuracy) with the scores and the training curve."""
     done = {
         t.user_attrs["ntknas:arch"]: t
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
@@ -152,7 +189,6 @@ def run_validate(
     )
     train_data = load_dataset(t.data, split="train", data_dir=t.data_dir, synthetic_size=2000)
     test_data = load_dataset(t.data, split="test", data_dir=t.data_dir, synthetic_size=500)
-    start = time.perf_counter()
     for i, arch in enumerate(archs):
         if arch in done:
             continue
@@ -210,6 +246,13 @@ def run_validate(
             f"{shown} {result.metrics.get(shown, float('nan')):.4g}  "
             f"({trained.seconds:.0f} s)"
         )
+
+
+def _records(
+    study: optuna.Study, space: Any, scorer: Any, archs: list[str], table: dict[str, float]
+) -> list[dict[str, Any]]:
+    """One row per architecture from the study's trials: accuracy, costs, every metric, the
+    kernel's evolution and (in memory only) the table's accuracy."""
     trials = {
         tr.user_attrs["ntknas:arch"]: tr
         for tr in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
@@ -244,8 +287,21 @@ def run_validate(
         if table:
             row["table_accuracy"] = table[arch]
         records.append(row)
-    folder = Path(output_dir or Path(config.output_dir) / "validate") / name
-    folder.mkdir(parents=True, exist_ok=True)
+    return records
+
+
+def _correlate(
+    config: Config,
+    scorer: Any,
+    records: list[dict[str, Any]],
+    name: str,
+    strategy: str,
+    table: dict[str, float],
+    kernel_evolution: bool,
+) -> dict[str, Any]:
+    """Every metric's (and combined score's) correlation with the short-training accuracy,
+    with bootstrap intervals, the cost baselines, and against the table when there is one."""
+    t = config.train
     accuracy = [r["accuracy"] for r in records]
     top = max(1, len(records) // 5)
     columns = metric_columns(records)
@@ -283,7 +339,6 @@ def run_validate(
         "baselines": baselines,
         "accuracy_range": [min(accuracy), max(accuracy)] if accuracy else None,
         "kernel_evolution": kernel_evolution_summary(records, accuracy, top),
-        "seconds_this_run": round(time.perf_counter() - start, 1),
     }
     if table:
         table_acc = [r["table_accuracy"] for r in records]
@@ -301,6 +356,14 @@ def run_validate(
             cost: correlation_row([r[cost] for r in records], table_acc, k=top)
             for cost in ("params", "flops")
         }
+    return summary
+
+
+def _write(folder: Path, records: list[dict[str, Any]], summary: dict[str, Any]) -> None:
+    """``architectures.csv`` (without the table's accuracies), the scatter plots,
+    ``correlations.json`` and ``correlations.md`` in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    columns = list(summary["correlations"])
     # The table's accuracies stay out of the written files (only aggregates are kept): the
     # benchmark's per-architecture numbers are not ours to copy.
     written = [{k: v for k, v in r.items() if k != "table_accuracy"} for r in records]
@@ -334,8 +397,6 @@ def run_validate(
     summary["plots"] = _scatter(records, folder, columns + ["params", "flops"] + extra, "accuracy")
     (folder / "correlations.json").write_text(json.dumps(summary, indent=2) + "\n")
     (folder / "correlations.md").write_text(format_validate(summary) + "\n")
-    log(format_validate(summary))
-    return summary
 
 
 def kernel_evolution_summary(
