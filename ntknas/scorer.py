@@ -407,6 +407,7 @@ class NTKScorer:
         phases: dict[str, float] = {}
         metrics: dict[str, float] = {}
         logits: list[torch.Tensor] = []
+        needed = metrics_needed(self.needs or ())
         if requirements(self.needs or ()) & {PROBE_FORWARD, BACKWARD_PROBE}:
             metrics.update(self.forward_proxies(model, phases, keep_logits=logits))
         if self._wants(SYNFLOW):
@@ -422,7 +423,7 @@ class NTKScorer:
         t = time.perf_counter()
         flops = count_flops(model, tuple(self.probe[0].shape[1:]))
         phases["flops"] = time.perf_counter() - t
-        values = [v for k, v in metrics.items() if k in metrics_needed(self.needs or ())]
+        values = [v for k, v in metrics.items() if k in needed]
         if reason is None and any(not math.isfinite(v) for v in values):
             reason = "a probe signal is not finite"
         score = None if reason is not None else metrics.get(self.metric)

@@ -87,10 +87,8 @@ def run_throughput(
         degenerate += int(result.degenerate)
         # the scorer's own phases (build, eigendecomposition, probe signals, FLOPs); the
         # engine's (forward, backward, Gram) come from record_phases
-        for key in ("build", "eigendecomposition", "naswot", "backward_decorrelation"):
-            if key in result.phases:
-                phases[key] = result.phases[key]
-        for key in ("input_check", "flops", "synflow"):
+        scorer_phases = ("build", "eigendecomposition", "naswot", "backward_decorrelation")
+        for key in (*scorer_phases, "input_check", "flops", "synflow"):
             if key in result.phases:
                 phases[key] = result.phases[key]
         for key, value in phases.items():
