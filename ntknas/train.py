@@ -3,6 +3,12 @@
 Data stay uint8 tensors (:class:`ntknas.data.ImageData`); augmentation and normalization run on
 whole batches on the training device, so a CPU run is not bound by image decoding. On CPU a run is
 deterministic for its seed; on GPU, mixed precision (bfloat16 autocast) is used when ``amp``.
+
+A reduced setting (the literature's cheap proxies for long training: fewer images, fewer epochs,
+lower resolution, a narrower or shallower copy of the network; the full cosine schedule
+compressed into the steps there are) is a set of :func:`train_short` arguments plus the trained
+copy's search-space options; :mod:`ntknas.protocols` names the settings whose agreement with
+long training was measured.
 """
 
 from __future__ import annotations
@@ -21,17 +27,62 @@ from ntknas.data import ImageData, normalize
 
 @dataclass
 class TrainResult:
-    """Per-epoch test accuracy (percent), the final accuracy, and timing."""
+    """Per-epoch test accuracy (percent), the final accuracy, and timing (wall seconds and the
+    process's CPU seconds, all threads)."""
 
     epoch_accuracies: list[float]
     seconds: float
     train_images: int
     test_images: int
     losses: list[float] = field(default_factory=list)
+    cpu_seconds: float = float("nan")
 
     @property
     def final_accuracy(self) -> float:
         return self.epoch_accuracies[-1] if self.epoch_accuracies else float("nan")
+
+
+def resize(data: ImageData, resolution: int) -> ImageData:
+    """The images at ``resolution`` × ``resolution`` (antialiased bilinear, still uint8).
+
+    Example:
+        >>> from ntknas.data import synthetic
+        >>> resize(synthetic(2), 16).images.shape
+        torch.Size([2, 3, 16, 16])
+    """
+    if resolution < 1:
+        raise ValueError(f"resolution must be >= 1, got {resolution}")
+    if tuple(data.images.shape[-2:]) == (resolution, resolution):
+        return data
+    small = F.interpolate(
+        data.images.float(), size=(resolution, resolution), mode="bilinear", antialias=True
+    )
+    images = small.round().clamp(0, 255).to(torch.uint8)
+    return ImageData(images, data.labels, data.classes, data.source)
+
+
+def check_resolution(model: nn.Module, resolution: int, num_channels: int = 3) -> None:
+    """``ValueError`` naming the resolution when ``model`` cannot take images of that size (a
+    resolution below the network's minimum), before any training starts."""
+    x = torch.zeros(2, num_channels, resolution, resolution, device=_device_of(model))
+    was_training = model.training
+    try:
+        with torch.no_grad():
+            model.eval()
+            model(x)
+    except (RuntimeError, ValueError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(
+            f"resolution {resolution} is below what this network takes ({first})"
+        ) from None
+    finally:
+        model.train(was_training)
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    for p in model.parameters():
+        return p.device
+    return torch.device("cpu")
 
 
 def augment(images: torch.Tensor, generator: torch.Generator, padding: int = 4) -> torch.Tensor:
@@ -83,6 +134,8 @@ def train_short(
     seed: int = 0,
     device: str | torch.device = "cpu",
     amp: bool = True,
+    resolution: int | None = None,
+    augmentation: bool = True,
     on_epoch: Callable[[int, float], None] | None = None,
 ) -> TrainResult:
     """Train ``model`` briefly and return the test accuracy after every epoch.
@@ -91,6 +144,9 @@ def train_short(
         subset: train on this many images (a seeded, class-balanced-in-expectation draw).
         test_subset: evaluate on N test images, a fixed random subset (None: all).
         amp: bfloat16 autocast on CUDA (ignored on CPU, which stays in float32).
+        resolution: train and test at this many pixels a side (None: the data's own). The
+            network must take that size (checked before training, ``ValueError``).
+        augmentation: random crop (padding an eighth of the side) and horizontal flip.
         on_epoch: called with ``(epoch, accuracy)`` after each epoch, e.g. to report to an Optuna
             trial (it may raise ``optuna.TrialPruned``).
 
@@ -103,6 +159,10 @@ def train_short(
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
+    if subset is not None and subset < 1:
+        raise ValueError(f"subset must be >= 1 images, got {subset}")
+    if len(train_data) == 0:
+        raise ValueError("the training data hold no images")
     device = torch.device(device)
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
@@ -114,7 +174,11 @@ def train_short(
         # sorted by class, so the first N images would be a single class.
         fixed = torch.Generator().manual_seed(0)
         test_data = test_data.subset(torch.randperm(len(test_data), generator=fixed)[:test_subset])
+    if resolution is not None:
+        train_data, test_data = resize(train_data, resolution), resize(test_data, resolution)
     model = model.to(device)
+    check_resolution(model, train_data.images.shape[-1], train_data.images.shape[1])
+    padding = max(1, train_data.images.shape[-1] // 8)
     optimizer = torch.optim.SGD(
         model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=True
     )
@@ -126,7 +190,7 @@ def train_short(
     use_amp = amp and device.type == "cuda"
     images = train_data.images.to(device)
     labels = train_data.labels.to(device)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     accuracies: list[float] = []
     losses: list[float] = []
     for epoch in range(epochs):
@@ -135,7 +199,8 @@ def train_short(
         running = 0.0
         for s in range(steps_per_epoch):
             idx = order[s * batch_size : (s + 1) * batch_size]
-            x = normalize(augment(images[idx], generator))
+            batch = augment(images[idx], generator, padding) if augmentation else images[idx]
+            x = normalize(batch)
             y = labels[idx]
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                 loss = F.cross_entropy(model(x), y)
@@ -150,5 +215,10 @@ def train_short(
         if on_epoch is not None:
             on_epoch(epoch, acc)
     return TrainResult(
-        accuracies, time.perf_counter() - start, len(train_data), len(test_data), losses
+        accuracies,
+        time.perf_counter() - start,
+        len(train_data),
+        len(test_data),
+        losses,
+        cpu_seconds=time.process_time() - cpu_start,
     )

@@ -12,7 +12,7 @@ from optuna.trial import TrialState
 from ntknas.data import ImageData
 from ntknas.study._objective import ATTR_PREFIX
 from ntknas.train import train_short
-from search_spaces import SearchSpace
+from search_spaces import SearchSpace, create_search_space
 
 
 class NotEnqueuedError(RuntimeError):
@@ -64,6 +64,38 @@ def enqueue_top_k(
     return enqueued
 
 
+def trained_copy(space: SearchSpace, space_options: dict[str, Any] | None = None) -> SearchSpace:
+    """The space whose networks a training run trains: ``space`` with ``space_options``
+    overriding its options (a narrower or shallower copy, e.g. NB201 with 8 channels and one
+    cell per stage). ``ValueError`` names an option the space does not have or a bad value.
+
+    Example:
+        >>> from search_spaces import create_search_space
+        >>> trained_copy(create_search_space("nb201"), {"cells": 1}).options()
+        {'channels': 16, 'cells': 1}
+    """
+    if not space_options:
+        return space
+    return create_search_space(space.name, **{**space.options(), **space_options})
+
+
+def build_trained_model(
+    space: SearchSpace,
+    arch: str,
+    num_classes: int,
+    *,
+    seed: int = 0,
+    space_options: dict[str, Any] | None = None,
+) -> torch.nn.Module:
+    """The network of ``arch`` as a training run trains it: built from :func:`trained_copy` with
+    the global RNG seeded by ``seed`` (and restored afterwards), so every run of one seed starts
+    from the same weights."""
+    copy = trained_copy(space, space_options)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return copy.build(copy.parse(arch), num_classes=num_classes)
+
+
 def _claim(trial: optuna.Trial) -> None:
     """Refuse trials that were not enqueued, and the second of two trials that popped the same
     enqueued architecture (a race some storages allow)."""
@@ -98,16 +130,23 @@ def make_train_objective(
     work; trials that were not enqueued are refused (:class:`NotEnqueuedError`).
 
     ``train_options`` go to :func:`ntknas.train.train_short` (epochs, batch_size, lr, subset,
-    seed, device, ...).
+    seed, device, resolution, ...), except ``space_options``: the options of the trained copy
+    (:func:`trained_copy`).
     """
+    train_options = dict(train_options)
+    space_options = train_options.pop("space_options", None)
+    trained_copy(space, space_options)  # a bad option fails here, before any trial runs
 
     def objective(trial: optuna.Trial) -> float:
         _claim(trial)
         arch = trial.user_attrs[ATTR_PREFIX + "arch"]
-        seed = int(train_options.get("seed", 0))
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = space.build(space.parse(arch), num_classes=train_data.num_classes)
+        model = build_trained_model(
+            space,
+            arch,
+            train_data.num_classes,
+            seed=int(train_options.get("seed", 0)),
+            space_options=space_options,
+        )
 
         def on_epoch(epoch: int, accuracy: float) -> None:
             trial.report(accuracy, epoch)
@@ -117,6 +156,7 @@ def make_train_objective(
         result = train_short(model, train_data, test_data, on_epoch=on_epoch, **train_options)
         trial.set_user_attr(ATTR_PREFIX + "epoch_accuracies", result.epoch_accuracies)
         trial.set_user_attr(ATTR_PREFIX + "train_seconds", round(result.seconds, 3))
+        trial.set_user_attr(ATTR_PREFIX + "train_cpu_seconds", round(result.cpu_seconds, 3))
         trial.set_user_attr(ATTR_PREFIX + "train_images", result.train_images)
         return result.final_accuracy
 

@@ -1,0 +1,109 @@
+"""Named short-training protocols and their measured agreement with long training.
+
+A protocol is a reduced setting of :func:`ntknas.train.train_short` (fewer images, fewer epochs,
+lower resolution) plus, per search space, the options of the trained copy (narrower, shallower).
+Its ``agreement`` is what ``experiments/short_training_protocol.py`` measured: Kendall τ between
+the protocol's accuracy and a benchmark table's long-training accuracy on dev networks, with a
+bootstrap interval, and the CPU minutes one network took. ``ntknas validate`` prints it next to
+its correlations, so the reader knows how much the ground truth itself is worth.
+
+Example:
+    >>> get_protocol("reduced-30k").train["epochs"]
+    3
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+#: The trained copy of every protocol below, per space: NB201 with 8 channels and one cell per
+#: stage (the benchmark: 16 channels, 5 cells), NAS-Bench-Macro at a quarter of its width.
+REDUCED_COPY: dict[str, dict[str, Any]] = {
+    "nb201": {"channels": 8, "cells": 1},
+    "nbmacro": {"init_channels": 8, "head_channels": 320},
+}
+
+_COMMON: dict[str, Any] = {
+    "resolution": 16,
+    "batch_size": 128,
+    "lr": 0.1,
+    "momentum": 0.9,
+    "weight_decay": 5e-4,
+    "test_subset": 2000,
+    "augmentation": True,
+}
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """Kendall τ (95 % bootstrap interval) of a protocol's accuracy against a table's."""
+
+    table: str
+    n: int
+    kendall_tau: float
+    low: float
+    high: float
+    cpu_minutes: float  # median per network, one thread
+
+    def describe(self) -> str:
+        return (
+            f"{self.table}: τ {self.kendall_tau:.2f} [{self.low:.2f}, {self.high:.2f}] "
+            f"(n={self.n}, {self.cpu_minutes:.2f} CPU-min/network)"
+        )
+
+
+@dataclass(frozen=True)
+class TrainingProtocol:
+    """Training settings (``train:`` keys) and per-space options of the trained copy."""
+
+    name: str
+    description: str
+    train: dict[str, Any]
+    space_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    agreement: dict[str, Agreement] = field(default_factory=dict)
+
+    def settings(self, space: str) -> dict[str, Any]:
+        """The ``train:`` keys of this protocol for ``space`` (``space_options`` included)."""
+        return {**self.train, "space_options": dict(self.space_options.get(space, {}))}
+
+
+#: The protocols, cheapest first. Settings fixed before their agreement was measured.
+PROTOCOLS: dict[str, TrainingProtocol] = {
+    p.name: p
+    for p in (
+        TrainingProtocol(
+            "reduced-10k",
+            "reduced copy, 16 px, 5,000 images × 2 epochs (10k images seen)",
+            {**_COMMON, "subset": 5000, "epochs": 2},
+            REDUCED_COPY,
+        ),
+        TrainingProtocol(
+            "reduced-30k",
+            "reduced copy, 16 px, 10,000 images × 3 epochs (30k images seen)",
+            {**_COMMON, "subset": 10000, "epochs": 3},
+            REDUCED_COPY,
+        ),
+        TrainingProtocol(
+            "reduced-90k",
+            "reduced copy, 16 px, 15,000 images × 6 epochs (90k images seen)",
+            {**_COMMON, "subset": 15000, "epochs": 6},
+            REDUCED_COPY,
+        ),
+    )
+}
+
+
+def list_protocols() -> list[str]:
+    """Protocol names, cheapest first."""
+    return list(PROTOCOLS)
+
+
+def get_protocol(name: str) -> TrainingProtocol:
+    """The protocol called ``name``; ``KeyError`` names the allowed ones."""
+    try:
+        return PROTOCOLS[name]
+    except KeyError:
+        raise KeyError(
+            f"unknown training protocol {name!r}; allowed: {', '.join(PROTOCOLS)}"
+        ) from None
