@@ -88,9 +88,14 @@ class TrainConfig:
     device: str = "cpu"
     amp: bool = True
     pruner: str = "none"
+    resolution: int | None = None  # None: the data's own
+    augmentation: bool = True
+    space_options: dict[str, Any] = field(default_factory=dict)  # the trained copy's options
+    protocol: str | None = None  # a named protocol (ntknas.protocols); explicit keys override it
 
     def options(self) -> dict[str, Any]:
-        """Keyword arguments of :func:`ntknas.train.train_short`."""
+        """Keyword arguments of :func:`ntknas.train.train_short`, plus ``space_options`` (the
+        trained copy's, for :func:`ntknas.study.make_train_objective`)."""
         keys = (
             "epochs",
             "batch_size",
@@ -102,6 +107,9 @@ class TrainConfig:
             "seed",
             "device",
             "amp",
+            "resolution",
+            "augmentation",
+            "space_options",
         )
         return {k: getattr(self, k) for k in keys}
 
@@ -243,7 +251,40 @@ def load_config(
     for text in overrides:
         key, value = parse_override(text)
         _set_path(raw, key, value, f"{source} (override {text!r})")
+    _apply_protocol(raw, source)
     return _build(Config, raw, "", source)
+
+
+def _apply_protocol(raw: dict[str, Any], source: str) -> None:
+    """Fill the ``train:`` keys a named protocol sets and the config does not (explicit keys
+    win; :func:`protocol_differences` says which differ)."""
+    train = raw.get("train")
+    if not isinstance(train, dict) or train.get("protocol") is None:
+        return
+    from ntknas.protocols import get_protocol
+
+    try:
+        protocol = get_protocol(str(train["protocol"]))
+    except KeyError as error:
+        raise ConfigError(f"{source}: key 'train.protocol' {error.args[0]}") from None
+    space = raw.get("space") if isinstance(raw.get("space"), dict) else {}
+    settings = protocol.settings(str(space.get("name", SpaceConfig.name)))
+    raw["train"] = {**settings, **train}
+
+
+def protocol_differences(config: Config) -> list[str]:
+    """The ``train:`` keys whose values differ from ``train.protocol``'s (empty when none is
+    named or all agree), e.g. ``["train.epochs: 1 (protocol: 3)"]``."""
+    if config.train.protocol is None:
+        return []
+    from ntknas.protocols import get_protocol
+
+    expected = get_protocol(config.train.protocol).settings(config.space.name)
+    return [
+        f"train.{key}: {getattr(config.train, key)!r} (protocol: {value!r})"
+        for key, value in expected.items()
+        if getattr(config.train, key) != value
+    ]
 
 
 def scorer_needs(config: Config) -> tuple[bool, bool]:
@@ -343,6 +384,10 @@ def validate_config(config: Config, source: str = "<config>") -> None:
             raise bad(key, f"must be >= 0, got {value}")
     if config.train.lr <= 0:
         raise bad("train.lr", f"must be > 0, got {config.train.lr}")
+    for key in ("subset", "test_subset", "resolution"):
+        value = getattr(config.train, key)
+        if value is not None and value < 1:
+            raise bad(f"train.{key}", f"must be >= 1 (or null), got {value}")
     for key, value in (("scorer.data", config.scorer.data), ("train.data", config.train.data)):
         try:
             check_source(value)
@@ -356,6 +401,13 @@ def validate_config(config: Config, source: str = "<config>") -> None:
     import search_spaces
 
     try:
-        search_spaces.create_search_space(config.space.name, **config.space.options)
+        space = search_spaces.create_search_space(config.space.name, **config.space.options)
     except (ValueError, TypeError) as error:
         raise bad("space", str(error)) from None
+    if config.train.space_options:
+        try:
+            search_spaces.create_search_space(
+                space.name, **{**space.options(), **config.train.space_options}
+            )
+        except (ValueError, TypeError) as error:
+            raise bad("train.space_options", str(error)) from None

@@ -62,8 +62,15 @@ def resize(data: ImageData, resolution: int) -> ImageData:
 
 
 def check_resolution(model: nn.Module, resolution: int, num_channels: int = 3) -> None:
-    """``ValueError`` naming the resolution when ``model`` cannot take images of that size (a
-    resolution below the network's minimum), before any training starts."""
+    """``ValueError`` naming the resolution when ``model`` cannot take images of that size (below
+    its minimum, or not the size its position embedding was built for), before training starts.
+
+    Example:
+        >>> check_resolution(torch.nn.Conv2d(3, 4, 3), 2)
+        Traceback (most recent call last):
+        ...
+        ValueError: resolution 2 is not a size this network takes (...)
+    """
     x = torch.zeros(2, num_channels, resolution, resolution, device=_device_of(model))
     was_training = model.training
     try:
@@ -73,7 +80,7 @@ def check_resolution(model: nn.Module, resolution: int, num_channels: int = 3) -
     except (RuntimeError, ValueError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ValueError(
-            f"resolution {resolution} is below what this network takes ({first})"
+            f"resolution {resolution} is not a size this network takes ({first})"
         ) from None
     finally:
         model.train(was_training)

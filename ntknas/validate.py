@@ -11,12 +11,12 @@ from __future__ import annotations
 import csv
 import json
 import random
+import statistics
 import time
 from pathlib import Path
 from typing import Any
 
 import optuna
-import torch
 from optuna.trial import TrialState
 
 import search_spaces
@@ -26,12 +26,14 @@ from ntknas.correlate import correlation_row
 from ntknas.data import describe, load_dataset
 from ntknas.objectives import metric_direction, signal_names
 from ntknas.spectral import list_metrics
-from ntknas.study._heartbeat import ask, heartbeats
+from ntknas.study._heartbeat import fail_stale
 from ntknas.study._objective import score_row
 from ntknas.study._run import build_parts
 from ntknas.study._storage import create_storage
-from ntknas.theory.evolution import KernelEvolution
-from ntknas.train import train_short
+from ntknas.study._train import enqueue_architectures, make_train_objective
+
+#: Seconds a validation worker waits for the others before checking for a dead one's trials.
+WAIT_SECONDS = 2.0
 
 
 def metric_sign(name: str) -> int:
@@ -129,12 +131,14 @@ def run_validate(
         study_name=f"{name}-validate",
         storage=create_storage(storage or config.study.storage),
         direction="maximize",
+        pruner=optuna.pruners.NopPruner(),  # every architecture is trained to the end
         load_if_exists=True,
     )
     start = time.perf_counter()
     _score_and_train(config, study, space, scorer, archs, name, kernel_evolution, log)
     records = _records(study, space, scorer, archs, table)
     summary = _correlate(config, scorer, records, name, strategy, table, kernel_evolution)
+    summary["n_requested"] = len(archs)
     summary["seconds_this_run"] = round(time.perf_counter() - start, 1)
     folder = Path(output_dir or Path(config.output_dir) / "validate") / name
     _write(folder, records, summary)
@@ -174,78 +178,120 @@ def _score_and_train(
     kernel_evolution: bool,
     log: Any,
 ) -> None:
-    """Score and briefly train every architecture the study has not trained yet; each becomes
-    a COMPLETE trial (value: final accuracy) with the scores and the training curve."""
-    done = {
-        t.user_attrs["ntknas:arch"]: t
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    }
+    """Score and briefly train every architecture the study has not trained yet, through the
+    study's training objective (:func:`ntknas.study.make_train_objective`): each architecture
+    is an enqueued trial, so several processes running the same validation on one storage
+    share the work, and a killed process's architecture is failed and retrained by the others
+    (:func:`~ntknas.study.fail_stale`), none twice. Returns when no architecture is waiting or
+    being trained by a live worker."""
     t = config.train
+    enqueue_architectures(study, space, archs, validate=name)
+    trained = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
     log(
         f"validate {name!r}: {len(archs)} architectures from {space!r}; "
         f"probe {describe(config.scorer.data, config.scorer.data_dir)}; "
-        f"training on {describe(t.data, t.data_dir)}, {t.epochs} epochs, subset {t.subset}; "
-        f"{len(done)} already trained"
+        f"training on {describe(t.data, t.data_dir)}: {describe_training(config)}; "
+        f"{trained} already trained"
     )
+    log(protocol_line(config))
     train_data = load_dataset(t.data, split="train", data_dir=t.data_dir, synthetic_size=2000)
     test_data = load_dataset(t.data, split="test", data_dir=t.data_dir, synthetic_size=500)
-    for i, arch in enumerate(archs):
-        if arch in done:
-            continue
-        result = scorer.score(space, arch)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(t.seed)
-            model = space.build(space.parse(arch), num_classes=train_data.num_classes)
-        tracker = None
-        if kernel_evolution:
-            x_probe, y_probe = scorer.probe
-            tracker = KernelEvolution(
-                x_probe,
-                y_probe,
-                {
-                    "kernel": "trace" if scorer.kernel == "full" else scorer.kernel,
-                    "bn": scorer.bn,
-                    "params": scorer.params,
-                    "implementation": scorer.implementation,
-                },
-                num_classes=scorer.num_classes,
+    options = t.options()
+    check_trained_copy(space, archs[0], train_data, options)
+    objective = make_train_objective(
+        space,
+        train_data,
+        test_data,
+        scorer=scorer,
+        kernel_evolution=kernel_evolution,
+        **options,
+    )
+
+    def progress(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if trial.state == TrialState.COMPLETE:
+            done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+            seconds = trial.user_attrs.get("ntknas:train_seconds", float("nan"))
+            log(
+                f"[{done}/{len(archs)}] {trial.user_attrs['ntknas:arch']}  "
+                f"acc {trial.value:.2f}%  ({seconds:.0f} s)"
             )
-            tracker.record(model.to(scorer.device))
-        trial = ask(study)
+        elif trial.state == TrialState.FAIL:
+            log(f"{trial.user_attrs.get('ntknas:arch')}: training failed (recorded in the study)")
 
-        def on_epoch(epoch: int, acc: float, trial=trial, model=model, tracker=tracker) -> None:
-            if tracker is not None:
-                tracker.record(model)
-            trial.report(acc, epoch)
+    while True:
+        fail_stale(study)
+        waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+        if waiting:
+            study.optimize(
+                objective,
+                n_trials=1,
+                catch=(RuntimeError, ValueError, FloatingPointError),
+                callbacks=[progress],
+            )
+            continue
+        if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            return
+        time.sleep(WAIT_SECONDS)  # another worker trains the rest; wait to retry a dead one's
 
-        with heartbeats(study, [trial._trial_id]):  # a long training run is not stale
-            trained = train_short(model, train_data, test_data, **t.options(), on_epoch=on_epoch)
-        attrs = {
-            "ntknas:arch": arch,
-            "ntknas:hash": space.parse(arch).hash,
-            "ntknas:params": result.params,
-            "ntknas:flops": result.flops,
-            "ntknas:degenerate": result.degenerate,
-            "ntknas:metrics": json.dumps(
-                {k2: (v if v == v else None) for k2, v in result.metrics.items()}
-            ),
-            "ntknas:epoch_accuracies": trained.epoch_accuracies,
-            "ntknas:train_seconds": round(trained.seconds, 2),
-            "ntknas:scorer_settings": json.dumps(scorer.settings(), sort_keys=True),
-        }
-        if tracker is not None:
-            attrs["ntknas:kernel_change"] = tracker.changes
-            attrs["ntknas:kernel_alignment_epochs"] = tracker.alignments
-        for key, value in attrs.items():
-            trial.set_user_attr(key, value)
-        study.tell(trial, trained.final_accuracy)
-        shown = config.study.objectives[0]
-        shown = "log_cond" if shown in list_scores() else shown
-        log(
-            f"[{i + 1}/{len(archs)}] {arch}  acc {trained.final_accuracy:.2f}%  "
-            f"{shown} {result.metrics.get(shown, float('nan')):.4g}  "
-            f"({trained.seconds:.0f} s)"
+
+def _median(values: Any) -> float | None:
+    present = [v for v in values if v is not None]
+    return float(statistics.median(present)) if present else None
+
+
+def describe_training(config: Config) -> str:
+    """The training settings in one line (protocol, epochs, images, resolution, copy)."""
+    t = config.train
+    parts = [f"{t.epochs} epochs", f"subset {t.subset}", f"batch {t.batch_size}", f"lr {t.lr}"]
+    if t.resolution:
+        parts.append(f"{t.resolution} px")
+    if t.space_options:
+        parts.append(f"trained copy {t.space_options}")
+    return (f"protocol {t.protocol!r}, " if t.protocol else "") + ", ".join(parts)
+
+
+def protocol_line(config: Config) -> str:
+    """How well the training protocol agrees with long training, as measured (or that it was
+    not measured)."""
+    from ntknas.config import protocol_differences
+    from ntknas.protocols import get_protocol
+
+    t = config.train
+    if t.protocol is None:
+        return (
+            "training protocol: custom settings, agreement with long training not measured "
+            "(train.protocol names measured ones: see ntknas.protocols)"
         )
+    differences = protocol_differences(config)
+    if differences:
+        return (
+            f"training protocol {t.protocol!r} with changed settings "
+            f"({'; '.join(differences)}): its measured agreement does not apply"
+        )
+    agreement = get_protocol(t.protocol).agreement
+    if not agreement:
+        return f"training protocol {t.protocol!r}: agreement with long training not measured yet"
+    measured = "; ".join(a.describe() for a in agreement.values())
+    return f"training protocol {t.protocol!r}, measured agreement with long training: {measured}"
+
+
+def check_trained_copy(space: Any, arch: str, data: Any, options: dict[str, Any]) -> None:
+    """``ValueError`` naming the key when the trained copy cannot be built or cannot take the
+    training resolution, before any training starts."""
+    from ntknas.study._train import build_trained_model
+    from ntknas.train import check_resolution
+
+    try:
+        model = build_trained_model(
+            space, arch, data.num_classes, space_options=options.get("space_options")
+        )
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"key 'train.space_options': {error}") from None
+    resolution = options.get("resolution") or data.images.shape[-1]
+    try:
+        check_resolution(model, resolution)
+    except ValueError as error:
+        raise ValueError(f"key 'train.resolution': {error}") from None
 
 
 def _records(
@@ -260,7 +306,9 @@ def _records(
     records = []
     current_settings = json.dumps(scorer.settings(), sort_keys=True)
     for arch in archs:
-        tr = trials[arch]
+        tr = trials.get(arch)
+        if tr is None:
+            continue  # its training failed (the study keeps the failed trial and its reason)
         metrics = json.loads(tr.user_attrs["ntknas:metrics"])
         if tr.user_attrs.get("ntknas:scorer_settings") != current_settings:
             # Trained under other scorer settings (a resumed study): the training stands, the
@@ -284,6 +332,7 @@ def _records(
             row["kernel_change_epochs"] = changes
             row["alignment_epochs"] = alignments
         row["epoch_accuracies"] = tr.user_attrs["ntknas:epoch_accuracies"]
+        row["train_cpu_seconds"] = tr.user_attrs.get("ntknas:train_cpu_seconds")
         if table:
             row["table_accuracy"] = table[arch]
         records.append(row)
@@ -333,7 +382,13 @@ def _correlate(
             "test_subset": t.test_subset,
             "batch_size": t.batch_size,
             "lr": t.lr,
+            "resolution": t.resolution,
+            "augmentation": t.augmentation,
+            "space_options": t.space_options,
+            "protocol": t.protocol,
+            "cpu_seconds_median": _median(r.get("train_cpu_seconds") for r in records),
         },
+        "protocol_agreement": protocol_line(config),
         "top_k": top,
         "correlations": correlations,
         "baselines": baselines,
@@ -435,6 +490,7 @@ def format_validate(summary: dict[str, Any]) -> str:
         f"validate {summary['name']}: {summary['n']} architectures ({summary['space']}), "
         f"short training: {summary['training']}",
         f"probe: {summary['probe']}; accuracy range {summary['accuracy_range']}",
+        summary.get("protocol_agreement", ""),
         "signed correlations with short-training accuracy (95% bootstrap intervals)",
         "",
         f"{'metric':<22} {'tau':>7} {'tau 95% CI':>16} {'rho':>7} {'rho 95% CI':>16} {'top-k':>6} {'regret':>7}",

@@ -82,6 +82,10 @@ def test_bad_config_names_key_and_file(tmp_path, content, message):
         ),
         ("study.objectives=[params]", "must be a training-free score"),
         ("scorer.proxies=false", "'scorer.proxies' must be true .*the objectives need the probe"),
+        ("train.resolution=0", "'train.resolution' must be >= 1"),
+        ("train.subset=0", "'train.subset' must be >= 1"),
+        ("train.space_options={width: 2}", "'train.space_options' .*unknown option 'width'"),
+        ("train.space_options={cells: 0}", "'train.space_options' .*'cells' must be a positive"),
     ],
 )
 def test_semantic_validation(override, message):
@@ -95,3 +99,29 @@ def test_invalid_yaml_reports_line(tmp_path):
     path.write_text("study:\n  name: [unclosed\n")
     with pytest.raises(ConfigError, match="broken.yaml: invalid YAML at line"):
         load_config(path)
+
+
+def test_protocol_fills_train_keys_and_explicit_keys_win():
+    from ntknas.config import protocol_differences
+    from ntknas.protocols import get_protocol
+
+    protocol = get_protocol("reduced-30k")
+    config = load_config(None, ["space.name=nbmacro", "train.protocol=reduced-30k"])
+    assert config.train.epochs == protocol.train["epochs"] == 3
+    assert config.train.resolution == 16 and config.train.subset == 10000
+    assert config.train.space_options == {"init_channels": 8, "head_channels": 320}
+    assert protocol_differences(config) == []
+    changed = load_config(None, ["train.protocol=reduced-30k", "train.epochs=1"])
+    assert changed.train.epochs == 1
+    assert changed.train.space_options == {"channels": 8, "cells": 1}  # nb201's copy
+    assert protocol_differences(changed) == ["train.epochs: 1 (protocol: 3)"]
+    validate_config(config)
+
+
+def test_unknown_protocol_names_the_allowed_ones():
+    with pytest.raises(
+        ConfigError,
+        match="'train.protocol' unknown training protocol 'fast'; "
+        "allowed: reduced-10k, reduced-30k",
+    ):
+        load_config(None, ["train.protocol=fast"])

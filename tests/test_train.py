@@ -5,7 +5,7 @@ import torch
 
 import search_spaces
 from ntknas.data import synthetic
-from ntknas.train import augment, train_short
+from ntknas.train import augment, check_resolution, resize, train_short
 
 
 def _model(seed: int = 0):
@@ -74,3 +74,67 @@ def test_test_subset_is_not_the_first_images_of_a_sorted_set():
     finally:
         train_module.evaluate = original
     assert len(torch.unique(seen[0])) >= 5  # many classes, not just the first one
+
+
+def test_resolution_trains_and_tests_at_that_size_and_counts_cpu_time():
+    shapes = []
+    model = _model()
+    model.register_forward_pre_hook(lambda m, args: shapes.append(tuple(args[0].shape[-2:])))
+    r = train_short(model, synthetic(64), synthetic(32, split="test"), epochs=1, resolution=16)
+    assert set(shapes) == {(16, 16)}
+    assert r.cpu_seconds > 0 and r.train_images == 64
+
+
+def test_resize_keeps_uint8_and_means():
+    data = synthetic(4)
+    small = resize(data, 8)
+    assert small.images.dtype == torch.uint8 and small.images.shape == (4, 3, 8, 8)
+    assert torch.allclose(
+        small.images.float().mean((2, 3)), data.images.float().mean((2, 3)), atol=3.0
+    )
+    assert resize(data, 32) is data
+
+
+def test_resolution_below_the_networks_minimum_is_refused_before_training():
+    import search_spaces
+
+    net = search_spaces.create_search_space("vit").build(
+        "patch=8;depth=1;dim=32;heads=2;mlp=2.0;pool=mean"
+    )
+    check_resolution(net, 32)
+    calls = []
+    with pytest.raises(ValueError, match="resolution 16 is not a size this network takes"):
+        train_short(
+            net,
+            synthetic(16),
+            synthetic(8, split="test"),
+            epochs=1,
+            resolution=16,
+            on_epoch=lambda *a: calls.append(a),
+        )
+    assert calls == []
+
+
+def test_no_augmentation_feeds_the_images_unchanged():
+    seen = []
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 10))
+    net.register_forward_pre_hook(
+        lambda m, args: seen.append(args[0].clone()) if m.training else None
+    )
+    data = synthetic(8)
+    train_short(net, data, synthetic(8, split="test"), epochs=1, batch_size=8, augmentation=False)
+    from ntknas.data import normalize
+
+    expected = normalize(data.images)
+    assert any(
+        torch.allclose(torch.sort(x.flatten(1), 0)[0], torch.sort(expected.flatten(1), 0)[0])
+        for x in seen
+    )
+
+
+@pytest.mark.parametrize(
+    "bad, message", [({"subset": 0}, "subset must be >= 1"), ({"epochs": 0}, "epochs must be >= 1")]
+)
+def test_bad_training_settings(bad, message):
+    with pytest.raises(ValueError, match=message):
+        train_short(_model(), synthetic(8), synthetic(8, split="test"), **bad)

@@ -1,6 +1,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import optuna
 import pytest
@@ -129,3 +134,70 @@ def test_validate_reports_scores_and_kernel_evolution(tmp_path):
     assert "NTK during training" in text and "ntk-agg-v4" in text
     header = (tmp_path / "k" / "architectures.csv").read_text().splitlines()[0]
     assert "kernel_change_final" in header and "alignment_epochs" in header
+
+
+def _validate_process(tmp_path, storage: str, log_name: str) -> subprocess.Popen:
+    """``ntknas validate`` in its own process (a worker of the shared validation study)."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ntknas.cli",
+            "validate",
+            "--n",
+            "6",
+            "--storage",
+            storage,
+            "--name",
+            "shared",
+            "--output-dir",
+            str(tmp_path),
+            "--no-kernel-evolution",
+            "space.options={cells: 1}",
+            "scorer.batch_size=8",
+            "train.epochs=2",
+            "train.subset=400",
+            "train.batch_size=50",
+        ],
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        stdout=(tmp_path / log_name).open("w"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+@pytest.mark.slow
+def test_validate_shared_by_two_processes_survives_a_killed_one(tmp_path):
+    """Two processes run one validation on a Journal file; one is killed with SIGKILL while it
+    trains; the other retrains its architecture: every architecture ends trained exactly once."""
+    storage = f"journal:{tmp_path / 'validate.journal'}"
+    first = _validate_process(tmp_path, storage, "first.log")
+    second = _validate_process(tmp_path, storage, "second.log")
+    storage_obj = create_storage(storage)
+    deadline = time.time() + 240
+    victim_training = False
+    while time.time() < deadline and not victim_training:
+        try:
+            study = optuna.load_study(study_name="shared-validate", storage=storage_obj)
+        except KeyError:
+            time.sleep(0.2)
+            continue
+        victim_training = any(
+            t.state == optuna.trial.TrialState.RUNNING
+            and t.user_attrs.get("ntknas:owner", {}).get("pid") == first.pid
+            for t in study.get_trials(deepcopy=False)
+        )
+        time.sleep(0.05)
+    assert victim_training, (tmp_path / "first.log").read_text()
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    assert second.wait(timeout=600) == 0, (tmp_path / "second.log").read_text()
+    study = optuna.load_study(study_name="shared-validate", storage=storage_obj)
+    trials = study.get_trials(deepcopy=False)
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    hashes = [t.user_attrs["ntknas:hash"] for t in complete]
+    assert len(hashes) == len(set(hashes)) == 6  # all trained, none twice
+    assert not [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]
+    killed = [t for t in trials if t.user_attrs.get("ntknas:owner", {}).get("pid") == first.pid]
+    assert any(t.state == optuna.trial.TrialState.FAIL for t in killed)
+    summary = json.loads((tmp_path / "shared" / "correlations.json").read_text())
+    assert summary["n"] == 6

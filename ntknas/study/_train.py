@@ -16,7 +16,7 @@ from search_spaces import SearchSpace, create_search_space
 
 
 class NotEnqueuedError(RuntimeError):
-    """A training trial that was not enqueued from a screening study (or was claimed twice)."""
+    """A training trial that was not enqueued (or whose architecture another trial trains)."""
 
 
 def top_trials(
@@ -100,10 +100,10 @@ def _claim(trial: optuna.Trial) -> None:
     """Refuse trials that were not enqueued, and the second of two trials that popped the same
     enqueued architecture (a race some storages allow)."""
     attrs = trial.user_attrs
-    if ATTR_PREFIX + "screen_trial" not in attrs:
+    if ATTR_PREFIX + "arch" not in attrs:
         raise NotEnqueuedError(
-            f"training trial {trial.number} was not enqueued from a screening study; "
-            "use enqueue_top_k() before optimizing the training study"
+            f"training trial {trial.number} names no architecture (not enqueued); use "
+            "enqueue_top_k() or enqueue_architectures() before optimizing the training study"
         )
     mine = attrs[ATTR_PREFIX + "hash"]
     study = trial.study
@@ -123,21 +123,45 @@ def make_train_objective(
     space: SearchSpace,
     train_data: ImageData,
     test_data: ImageData,
+    *,
+    scorer: Any | None = None,
+    kernel_evolution: bool = False,
     **train_options: Any,
 ) -> Callable[[optuna.Trial], float]:
     """An objective that trains the architecture an enqueued trial names and returns its final
     test accuracy (maximize). Each epoch's accuracy is reported with ``trial.report`` so pruners
-    work; trials that were not enqueued are refused (:class:`NotEnqueuedError`).
+    work; trials that were not enqueued are refused (:class:`NotEnqueuedError`). The trial
+    records its owner process (so a dead worker's trial is failed and retried on every
+    storage), the training curve and its wall and CPU seconds.
 
-    ``train_options`` go to :func:`ntknas.train.train_short` (epochs, batch_size, lr, subset,
-    seed, device, resolution, ...), except ``space_options``: the options of the trained copy
-    (:func:`trained_copy`).
+    Args:
+        scorer: also score the architecture (an :class:`~ntknas.NTKScorer`) and record its
+            training-free metrics on the trial (``ntknas validate``).
+        kernel_evolution: also record how the NTK on the scorer's probe batch changes after
+            every epoch (:class:`~ntknas.theory.evolution.KernelEvolution`; needs ``scorer``).
+        train_options: :func:`ntknas.train.train_short`'s options (epochs, batch_size, lr,
+            subset, seed, device, resolution, ...) and ``space_options``, the options of the
+            trained copy (:func:`trained_copy`).
+
+    Example:
+        >>> from ntknas.data import synthetic
+        >>> from search_spaces import create_search_space
+        >>> objective = make_train_objective(
+        ...     create_search_space("nb201"), synthetic(8), synthetic(8, split="test"), epochs=1
+        ... )
     """
+    from ntknas.study._heartbeat import OWNER_ATTR, this_process
+
     train_options = dict(train_options)
     space_options = train_options.pop("space_options", None)
     trained_copy(space, space_options)  # a bad option fails here, before any trial runs
+    if kernel_evolution and scorer is None:
+        raise ValueError("kernel_evolution needs a scorer (its probe batch and kernel settings)")
 
     def objective(trial: optuna.Trial) -> float:
+        trial.set_user_attr(
+            OWNER_ATTR, this_process()
+        )  # first: a retried trial names its new owner
         _claim(trial)
         arch = trial.user_attrs[ATTR_PREFIX + "arch"]
         model = build_trained_model(
@@ -147,8 +171,14 @@ def make_train_objective(
             seed=int(train_options.get("seed", 0)),
             space_options=space_options,
         )
+        if scorer is not None:
+            for key, value in score_attributes(scorer, space, arch).items():
+                trial.set_user_attr(key, value)
+        tracker = _kernel_tracker(scorer, model) if kernel_evolution else None
 
         def on_epoch(epoch: int, accuracy: float) -> None:
+            if tracker is not None:
+                tracker.record(model)
             trial.report(accuracy, epoch)
             if trial.should_prune():
                 raise optuna.TrialPruned(f"pruned after epoch {epoch + 1} at {accuracy:.2f}%")
@@ -158,9 +188,75 @@ def make_train_objective(
         trial.set_user_attr(ATTR_PREFIX + "train_seconds", round(result.seconds, 3))
         trial.set_user_attr(ATTR_PREFIX + "train_cpu_seconds", round(result.cpu_seconds, 3))
         trial.set_user_attr(ATTR_PREFIX + "train_images", result.train_images)
+        if tracker is not None:
+            trial.set_user_attr(ATTR_PREFIX + "kernel_change", tracker.changes)
+            trial.set_user_attr(ATTR_PREFIX + "kernel_alignment_epochs", tracker.alignments)
         return result.final_accuracy
 
     return objective
+
+
+def score_attributes(scorer: Any, space: SearchSpace, arch: str) -> dict[str, Any]:
+    """The trial attributes of an architecture's training-free scores: ``ntknas:params``,
+    ``ntknas:flops``, ``ntknas:degenerate``, ``ntknas:metrics`` (JSON, NaN as null) and
+    ``ntknas:scorer_settings`` (JSON), the schema ``ntknas validate`` reads back."""
+    import json
+
+    result = scorer.score(space, arch)
+    return {
+        ATTR_PREFIX + "params": result.params,
+        ATTR_PREFIX + "flops": result.flops,
+        ATTR_PREFIX + "degenerate": result.degenerate,
+        ATTR_PREFIX + "metrics": json.dumps(
+            {k: (v if v == v else None) for k, v in result.metrics.items()}
+        ),
+        ATTR_PREFIX + "scorer_settings": json.dumps(scorer.settings(), sort_keys=True),
+    }
+
+
+def _kernel_tracker(scorer: Any, model: torch.nn.Module) -> Any:
+    from ntknas.theory.evolution import KernelEvolution
+
+    x_probe, y_probe = scorer.probe
+    tracker = KernelEvolution(
+        x_probe,
+        y_probe,
+        {
+            "kernel": "trace" if scorer.kernel == "full" else scorer.kernel,
+            "bn": scorer.bn,
+            "params": scorer.params,
+            "implementation": scorer.implementation,
+        },
+        num_classes=scorer.num_classes,
+    )
+    tracker.record(model.to(scorer.device))
+    return tracker
+
+
+def enqueue_architectures(
+    study: optuna.Study, space: SearchSpace, archs: list[str], **attrs: Any
+) -> list[str]:
+    """Enqueue each architecture that has no trial in ``study`` yet (in any state: a dead
+    worker's trial is retried by :func:`~ntknas.study.fail_stale`, a failed run is not rerun);
+    each trial carries ``ntknas:arch``, ``ntknas:hash`` and ``attrs`` (prefixed). Safe to call
+    again and from several processes. Returns the architectures enqueued."""
+    present = {t.user_attrs.get(ATTR_PREFIX + "hash") for t in study.get_trials(deepcopy=False)}
+    enqueued = []
+    for arch in archs:
+        h = space.parse(arch).hash
+        if h in present:
+            continue
+        study.enqueue_trial(
+            {},
+            user_attrs={
+                ATTR_PREFIX + "arch": space.parse(arch).arch,
+                ATTR_PREFIX + "hash": h,
+                **{ATTR_PREFIX + k: v for k, v in attrs.items()},
+            },
+        )
+        present.add(h)
+        enqueued.append(arch)
+    return enqueued
 
 
 def create_pruner(name: str) -> optuna.pruners.BasePruner:
