@@ -46,9 +46,14 @@ from torch import nn
 import search_spaces
 from ntknas.bench.nb201 import cached_population, read_ground_truth
 from ntknas.combined_scores import ScoreRule, aggregate
-from ntknas.ntk import logits_of
-from ntknas.proxies._pass import BatchStatistics, _constant_batch_statistics, _rectifier_pass
-from ntknas.proxies.decorrelation import _channel_correlation_min_eig
+from ntknas.ntk import (
+    constant_statistics,
+    from_recorded,
+    logits_of,
+    pass_modes,
+    recorded_statistics,
+)
+from ntknas.proxies import channel_correlation_min_eig
 from ntknas.scorer import NTKScorer
 from ntknas.spectral import cosine_lambda_min
 
@@ -92,12 +97,17 @@ def signals(model: nn.Module, x: torch.Tensor, samples: int = 8) -> dict[str, fl
 
         return record
 
-    statistics: BatchStatistics = {}  # bn="frozen": this batch's statistics, as constants
-    _rectifier_pass(model, x, lambda _u: None, statistics)
+    # bn="frozen": this batch's statistics, recorded in a train-mode pass, as constants
+    with pass_modes(model, batchnorm_train=True, restore_buffers=True), torch.no_grad():
+        with recorded_statistics(model) as statistics:
+            model(x)
     handles = [m.register_forward_hook(hook(n)) for n, m in convs.items()]
-    model.train()
     try:
-        with _constant_batch_statistics(model, statistics), torch.enable_grad():
+        with (
+            pass_modes(model, batchnorm_train=True, restore_buffers=True),
+            constant_statistics(model, from_recorded(statistics)),
+            torch.enable_grad(),
+        ):
             logits_of(model(x)).sum().backward()
     finally:
         for h in handles:
@@ -113,8 +123,8 @@ def signals(model: nn.Module, x: torch.Tensor, samples: int = 8) -> dict[str, fl
         g = (delta.flatten(2) @ patches.transpose(1, 2)).transpose(0, 1).flatten(1)
         g = g.to(torch.float64)  # (C_out, B · C_in k²): F_l = g gᵀ in float64
         filter_kernels.append(g @ g.T)
-        backward.append(_channel_correlation_min_eig(delta, samples))
-        forward.append(_channel_correlation_min_eig(inputs[name], samples))
+        backward.append(channel_correlation_min_eig(delta, samples))
+        forward.append(channel_correlation_min_eig(inputs[name], samples))
     out = {
         "filter_ntk": float(sum(float(cosine_lambda_min(k)) for k in filter_kernels)),
         "backward_decorrelation": sum(backward),

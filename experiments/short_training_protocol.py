@@ -41,7 +41,7 @@ from ntknas.bench.table import read_table
 from ntknas.correlate import correlation_row
 from ntknas.data import load_dataset
 from ntknas.protocols import PROTOCOLS, get_protocol, list_protocols
-from ntknas.study._train import build_trained_model
+from ntknas.study import build_trained_model
 from ntknas.train import train_short
 from search_spaces import create_search_space
 

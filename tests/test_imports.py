@@ -137,3 +137,28 @@ def test_every_module_imports_first():
 def test_modules_import_in_reverse_order():
     for name in reversed(sorted(MODULES)):
         importlib.import_module(name)
+
+
+def test_experiments_tools_and_examples_use_only_public_names():
+    """Scripts outside the package import its public modules and names, never a private one
+    (``ntknas.x._y`` or ``from ntknas.x import _y``): the package may change its insides."""
+    import ast
+
+    root = Path(__file__).resolve().parents[1]
+    offenders = []
+    for folder in ("experiments", "tools", "examples", "scripts"):
+        for path in sorted((root / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.ImportFrom) and node.module:
+                    names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+                elif isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                else:
+                    continue
+                for name in names:
+                    parts = name.split(".")
+                    if parts[0] in ("ntknas", "search_spaces") and any(
+                        p.startswith("_") and not p.startswith("__") for p in parts[1:]
+                    ):
+                        offenders.append(f"{path.relative_to(root)}:{node.lineno} {name}")
+    assert offenders == []

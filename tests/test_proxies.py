@@ -330,9 +330,9 @@ def test_wide_layers_read_exactly_zero_without_an_eigendecomposition(monkeypatch
     called = []
     real = torch.linalg.eigvalsh
     monkeypatch.setattr(torch.linalg, "eigvalsh", lambda m: called.append(m.shape) or real(m))
-    assert proxies._channel_correlation_min_eig(wide, 2) == 0.0
+    assert proxies.channel_correlation_min_eig(wide, 2) == 0.0
     assert called == []  # answered from the rank bound alone
-    assert proxies._channel_correlation_min_eig(narrow, 2) > 0.0
+    assert proxies.channel_correlation_min_eig(narrow, 2) > 0.0
     assert called == [(2, 16, 16)]
     # the shortcut gives what the eigendecomposition gives
     centred = wide.reshape(2, 64, -1).double()
@@ -396,12 +396,12 @@ def _group(u: torch.Tensor, layer: int = 0) -> float:
     ],
 )
 def test_group_decorrelation_reads_layers_where_the_full_correlation_is_zero_by_rank(shape):
-    from ntknas.proxies.decorrelation import _channel_correlation_min_eig
+    from ntknas.proxies.decorrelation import channel_correlation_min_eig
 
     u = torch.randn(*shape, generator=torch.Generator().manual_seed(0))
     assert _group(u) > 0.05
     if len(shape) == 4 and shape[1] >= shape[2] * shape[3]:
-        assert _channel_correlation_min_eig(u, 8) == 0.0  # the full correlation: 0 by rank
+        assert channel_correlation_min_eig(u, 8) == 0.0  # the full correlation: 0 by rank
 
 
 def test_group_decorrelation_is_zero_for_redundant_channels_and_deterministic():
@@ -441,7 +441,8 @@ def test_recorded_batch_statistics_are_the_batch_statistics_and_the_model_is_unc
 
     torch.manual_seed(0)
     model = SmallCNN()
-    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    named = {n: m for n, m in model.named_modules() if isinstance(m, nn.BatchNorm2d)}
+    norms = list(named.values())
     norms[0].momentum = None  # cumulative averaging: also restored
     inputs: dict[nn.Module, torch.Tensor] = {}
     hooks = [m.register_forward_pre_hook(lambda m, i: inputs.setdefault(m, i[0])) for m in norms]
@@ -450,9 +451,10 @@ def test_recorded_batch_statistics_are_the_batch_statistics_and_the_model_is_unc
     _rectifier_pass(model, torch.randn(10, 3, 8, 8), lambda u: None, statistics)
     for h in hooks:
         h.remove()
-    for m in norms:
+    assert set(statistics) == set(named)
+    for name, m in named.items():
         var, mean = torch.var_mean(inputs[m], [0, 2, 3], unbiased=False)
-        ((got_var, got_mean),) = statistics[m]
+        ((got_mean, got_var),) = statistics[name]
         assert torch.allclose(got_mean, mean, rtol=1e-5, atol=1e-6)
         assert torch.allclose(got_var, var, rtol=1e-5, atol=1e-6)
     assert norms[0].momentum is None and norms[1].momentum == 0.1

@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+from ntknas.ntk._batchnorm import (
+    RecordedStatistics,
+    batch_statistics,
+    constant_statistics,
+    from_recorded,
+    pass_modes,
+    recorded_statistics,
+)
 from ntknas.ntk._engine import contract_full, empirical_ntk, layerwise_ntk, resolve_implementation
 from ntknas.ntk._hooks import hooks_support
 from ntknas.ntk._options import (
@@ -15,7 +23,7 @@ from ntknas.ntk._options import (
     check_output_selector,
     logits_of,
 )
-from ntknas.ntk._prepare import batch_statistics, reinitialize, select_parameters, tf32_disabled
+from ntknas.ntk._prepare import reinitialize, select_parameters, tf32_disabled
 
 __all__ = [
     "BN_MODES",
@@ -25,6 +33,11 @@ __all__ = [
     "OutputSelector",
     "PARAM_SETS",
     "batch_statistics",
+    "constant_statistics",
+    "from_recorded",
+    "pass_modes",
+    "recorded_statistics",
+    "RecordedStatistics",
     "check_choice",
     "check_output_selector",
     "contract_full",

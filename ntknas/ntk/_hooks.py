@@ -16,13 +16,13 @@ or a recorded input later modified in place make :func:`kernel_hooks` fall back 
 from __future__ import annotations
 
 import time
-import types
 import warnings
 
 import torch
 from torch import nn
 
 from ntknas.ntk import _phases
+from ntknas.ntk._batchnorm import constant_statistics, from_buffers, this_batch
 from ntknas.ntk._gram import _forward_error, _gram_update, gram_dtype
 from ntknas.ntk._prepare import _Pass
 
@@ -238,70 +238,37 @@ def _kernel_hooks(work: _Pass, layers_out: dict[str, torch.Tensor] | None = None
         layers_out.update({name: torch.zeros_like(theta) for name in wanted})
     hook_seconds = [0.0]
     normalized: dict[str, torch.Tensor] = {}
-    batchnorms = {
-        name: m
-        for name, m in model.named_modules()
-        if isinstance(m, nn.modules.batchnorm._BatchNorm)
-    }
-    for name, m in batchnorms.items():
-        m.forward = types.MethodType(_constant_statistics_forward(name, work, normalized), m)
+    # BatchNorm with constant statistics: this batch's (bn="frozen": one fused kernel gives
+    # them and x̂) or the running ones (bn="eval"); x̂ is kept for the per-sample gradients.
+    source = this_batch if work.bn == "frozen" else from_buffers(work.constants)
     handles = [
         m.register_forward_hook(make_hook(m, layers[m])) for m in layers if layers[m] in wanted
     ]
     try:
-        x_in = x.detach().requires_grad_(True)
-        constants = {n: t.detach() for n, t in work.differentiable.items()}
-        try:
-            with torch.enable_grad(), _phases.phase("forward"):
-                out = work.call(constants, x_in)
-        except (RuntimeError, IndexError, TypeError) as error:
-            raise _forward_error(x, error) from error
-        work.set_output(out)
-        missing = set(wanted) - set(records)
-        if missing:
-            raise HooksUnsupported(f"layer {sorted(missing)[0]!r} is not called in the forward")
-        n_dir = work.directions.shape[0]
-        started = time.perf_counter()
-        for k, v in enumerate(work.directions):
-            torch.autograd.grad(
-                out, x_in, grad_outputs=v.expand_as(out), retain_graph=k + 1 < n_dir
-            )
-        if _phases.recording():  # backward alone: the per-layer work inside it is counted apart
-            _phases.add("backward", time.perf_counter() - started - hook_seconds[0])
+        with constant_statistics(model, source, normalized.__setitem__):
+            x_in = x.detach().requires_grad_(True)
+            constants = {n: t.detach() for n, t in work.differentiable.items()}
+            try:
+                with torch.enable_grad(), _phases.phase("forward"):
+                    out = work.call(constants, x_in)
+            except (RuntimeError, IndexError, TypeError) as error:
+                raise _forward_error(x, error) from error
+            work.set_output(out)
+            missing = set(wanted) - set(records)
+            if missing:
+                raise HooksUnsupported(f"layer {sorted(missing)[0]!r} is not called in the forward")
+            n_dir = work.directions.shape[0]
+            started = time.perf_counter()
+            for k, v in enumerate(work.directions):
+                torch.autograd.grad(
+                    out, x_in, grad_outputs=v.expand_as(out), retain_graph=k + 1 < n_dir
+                )
+            if _phases.recording():  # backward alone: the per-layer work inside it apart
+                _phases.add("backward", time.perf_counter() - started - hook_seconds[0])
     finally:
         for h in handles:
             h.remove()
-        for m in batchnorms.values():
-            del m.forward
     if layers_out is not None:
         theta = sum(layers_out.values())
         layers_out.update({name: t.to(x.dtype) for name, t in layers_out.items()})
     return theta.to(x.dtype)
-
-
-def _constant_statistics_forward(name: str, work: _Pass, normalized: dict[str, torch.Tensor]):
-    """A BatchNorm forward whose statistics are constants: this batch's (``bn="frozen"``, the
-    same values train mode uses, without gradients through them) or the running ones
-    (``bn="eval"``). It records the normalized input x̂ for the per-sample gradients."""
-    prefix = f"{name}." if name else ""
-
-    def forward(self: nn.modules.batchnorm._BatchNorm, x: torch.Tensor) -> torch.Tensor:
-        # x̂ (and this batch's statistics) from one fused no-grad kernel; the differentiable
-        # output is an eval-mode batch_norm with those statistics as constants. (A Python
-        # mean/var/normalize costs ~8 % of a whole NB201 kernel pass on CPU: x.var is slow.)
-        with torch.no_grad():
-            if work.bn == "frozen":
-                xhat, mean, invstd = torch.native_batch_norm(
-                    x, None, None, None, None, True, 0.0, self.eps
-                )
-                var = invstd.pow(-2) - self.eps
-            else:
-                mean = work.constants[prefix + "running_mean"]
-                var = work.constants[prefix + "running_var"]
-                xhat = torch.native_batch_norm(x, None, None, mean, var, False, 0.0, self.eps)[0]
-        normalized[name] = xhat
-        return torch.nn.functional.batch_norm(
-            x, mean, var, self.weight, self.bias, training=False, momentum=0.0, eps=self.eps
-        )
-
-    return forward

@@ -12,13 +12,14 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from ntknas.ntk._batchnorm import (  # noqa: F401
+    batch_statistics,
+    is_batchnorm,
+    pass_modes,
+    recorded_statistics,
+)
 from ntknas.ntk._gram import GRAM_CHUNK, _forward_error, _gram_update, gram_dtype  # noqa: F401
 from ntknas.ntk._options import PARAM_SETS, OutputSelector, check_choice, logits_of
-
-
-def is_batchnorm(module: nn.Module) -> bool:
-    """True for every BatchNorm flavour (1d/2d/3d, lazy, synchronized)."""
-    return isinstance(module, nn.modules.batchnorm._BatchNorm)
 
 
 def select_parameters(model: nn.Module, params: str = "all") -> dict[str, torch.Tensor]:
@@ -52,39 +53,10 @@ def tf32_disabled(allow_tf32: bool = False) -> Iterator[None]:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
-def batch_statistics(h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel mean and biased variance of a BatchNorm input (N, C, ...), as train mode
-    computes them, from one fused kernel (``Tensor.var`` over (N, H, W) is several times slower).
-
-    Example:
-        >>> mean, var = batch_statistics(torch.ones(4, 3, 2, 2))
-        >>> mean.tolist(), var.tolist()
-        ([1.0, 1.0, 1.0], [0.0, 0.0, 0.0])
-    """
-    with torch.no_grad():
-        _, mean, invstd = torch.native_batch_norm(h, None, None, None, None, True, 0.0, 0.0)
-    # A constant channel has variance 0; the kernel reports its inverse std as 0, not inf.
-    var = torch.where(invstd > 0, invstd.pow(-2), torch.zeros_like(invstd))
-    return mean, var
-
-
-@contextlib.contextmanager
-def _modes(model: nn.Module, bn: str) -> Iterator[None]:
-    """Set train/eval flags for a kernel pass and restore the caller's flags afterwards.
-
-    Everything runs in eval mode (dropout off); BatchNorm runs in train mode for ``bn="batch"``.
-    """
-    saved = [(m, m.training) for m in model.modules()]
-    try:
-        model.eval()
-        if bn == "batch":
-            for m in model.modules():
-                if is_batchnorm(m):
-                    m.train()
-        yield
-    finally:
-        for m, flag in saved:
-            m.training = flag
+def _modes(model: nn.Module, bn: str) -> contextlib.AbstractContextManager[None]:
+    """The flags of a kernel pass: eval mode (dropout off), BatchNorm in train mode for
+    ``bn="batch"``; the caller's flags are restored afterwards."""
+    return pass_modes(model, batchnorm_train=bn == "batch")
 
 
 @dataclass
@@ -149,31 +121,19 @@ def _prepare(
                 "(track_running_stats=False); score it with bn='batch'"
             )
 
-    stats: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
     if bn == "frozen" and bn_modules and calibrate:
         # One train-mode pass records each BatchNorm's batch statistics; they then act as
         # constants (as running statistics of an eval-mode pass), so the forward is identical
         # to train mode but samples are independent.
-        hooks = []
-        for name, m in bn_modules.items():
-
-            def record(mod: nn.Module, inputs: tuple[torch.Tensor, ...], _n: str = name) -> None:
-                stats[_n] = batch_statistics(inputs[0])
-
-            hooks.append(m.register_forward_pre_hook(record))
         calibration = {name: b.clone() for name, b in constants.items()}
         try:
-            with _modes(model, "batch"), torch.no_grad():
+            with recorded_statistics(model) as stats, _modes(model, "batch"), torch.no_grad():
                 functional_call(model, {**calibration, **differentiable}, (x,))
         except (RuntimeError, IndexError, TypeError) as error:
             raise _forward_error(x, error) from error
-        finally:
-            for h in hooks:
-                h.remove()
-        for name, (mean, var) in stats.items():
+        for name, calls in stats.items():
             prefix = f"{name}." if name else ""
-            constants[prefix + "running_mean"] = mean
-            constants[prefix + "running_var"] = var
+            constants[prefix + "running_mean"], constants[prefix + "running_var"] = calls[-1]
 
     work = _Pass(
         model=model,

@@ -4,13 +4,19 @@ statistics recorded), its logits, and BatchNorm with recorded statistics as cons
 from __future__ import annotations
 
 import contextlib
-import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
 
-from ntknas.ntk import OutputSelector, batch_statistics, logits_of
+from ntknas.ntk import (
+    OutputSelector,
+    RecordedStatistics,
+    logits_of,
+    pass_modes,
+    recorded_statistics,
+)
 
 #: Activations whose input sign defines the on/off pattern.
 RECTIFIERS: tuple[type[nn.Module], ...] = (
@@ -31,24 +37,15 @@ RECTIFIERS: tuple[type[nn.Module], ...] = (
 WEIGHT_LAYERS: tuple[type[nn.Module], ...] = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 
 
-@contextlib.contextmanager
-def _preserved(model: nn.Module) -> Iterator[None]:
-    """Run with train mode on and restore the train/eval flags and every buffer afterwards."""
-    flags = {m: m.training for m in model.modules()}
-    buffers = [(b, b.detach().clone()) for b in model.buffers()]
-    try:
-        yield
-    finally:
-        with torch.no_grad():
-            for b, saved in buffers:
-                b.copy_(saved)
-        for m, flag in flags.items():
-            m.training = flag
+def _preserved(model: nn.Module, *, batchnorm_train: bool = True) -> Any:
+    """A probe pass's flags (everything eval but BatchNorm, in train mode unless told
+    otherwise), the caller's flags and every buffer restored afterwards."""
+    return pass_modes(model, batchnorm_train=batchnorm_train, restore_buffers=True)
 
 
-#: BatchNorm module → the (variance, mean) of each batch it normalized in a train-mode forward,
-#: one pair per call (a module may be called more than once).
-BatchStatistics = dict[nn.Module, list[tuple[torch.Tensor, torch.Tensor]]]
+#: BatchNorm module name → the (mean, variance) of each batch it normalized in a train-mode
+#: forward, one pair per call (a module may be called more than once).
+BatchStatistics = RecordedStatistics
 
 
 def _rectifier_pass(
@@ -65,31 +62,20 @@ def _rectifier_pass(
     def hook(_module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
         record(inputs[0].detach())
 
-    def remember(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
-        mean, var = batch_statistics(inputs[0])  # the engine's fused reduction (bn="frozen")
-        statistics.setdefault(module, []).append((var, mean))
-
     handles = [
         m.register_forward_pre_hook(hook)
         for m in model.modules()
         if record is not None and isinstance(m, RECTIFIERS)
     ]
-    if statistics is not None:
-        handles += [
-            m.register_forward_pre_hook(remember)
-            for m in model.modules()
-            if isinstance(m, nn.modules.batchnorm._BatchNorm)
-        ]
+    recording = recorded_statistics(model) if statistics is not None else contextlib.nullcontext()
     try:
-        with _preserved(model), torch.no_grad():
-            model.train()
-            for m in model.modules():
-                if isinstance(m, nn.modules.dropout._DropoutNd):
-                    m.eval()
+        with _preserved(model), torch.no_grad(), recording as recorded:
             logits = logits_of(model(x), output)
     finally:
         for h in handles:
             h.remove()
+    if statistics is not None:
+        statistics.update(recorded)
     return logits
 
 
@@ -104,29 +90,3 @@ def probe_logits(
         torch.Size([4, 2])
     """
     return _rectifier_pass(model, x, None, output=output)
-
-
-@contextlib.contextmanager
-def _constant_batch_statistics(model: nn.Module, statistics: BatchStatistics) -> Iterator[None]:
-    """BatchNorm normalizes with recorded batch statistics used as constants (the NTK engine's
-    ``bn="frozen"``: the forward of train mode on the whole batch, no gradient through the
-    statistics), so any subset of the batch can be run alone; the k-th call of a module uses
-    the statistics of its k-th call in the recorded forward."""
-    calls: dict[nn.Module, int] = {}
-
-    def forward(self: nn.modules.batchnorm._BatchNorm, x: torch.Tensor) -> torch.Tensor:
-        k = calls.get(self, 0)
-        calls[self] = k + 1
-        var, mean = statistics[self][k]
-        return nn.functional.batch_norm(
-            x, mean, var, self.weight, self.bias, training=False, momentum=0.0, eps=self.eps
-        )
-
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    for m in norms:
-        m.forward = types.MethodType(forward, m)
-    try:
-        yield
-    finally:
-        for m in norms:
-            del m.forward

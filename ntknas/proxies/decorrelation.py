@@ -12,12 +12,11 @@ from collections.abc import Collection
 import torch
 from torch import nn
 
-from ntknas.ntk import OutputSelector, logits_of
+from ntknas.ntk import OutputSelector, constant_statistics, from_recorded, logits_of
 from ntknas.objectives import BACKWARD_PROBE, computed_by, probe_signal_names
 from ntknas.proxies._pass import (
     WEIGHT_LAYERS,
     BatchStatistics,
-    _constant_batch_statistics,
     _preserved,
     _rectifier_pass,
 )
@@ -53,7 +52,7 @@ def _mean_min_correlation_eig(feats: torch.Tensor) -> float:
     return float(torch.where(smallest > tolerance, smallest, 0.0).mean())
 
 
-def _channel_correlation_min_eig(u: torch.Tensor, samples: int) -> float:
+def channel_correlation_min_eig(u: torch.Tensor, samples: int) -> float:
     """Mean over the first ``samples`` images of λmin of the channel correlation matrix
     (:func:`_observations` says over what each layer shape is correlated)."""
     feats = _observations(u, samples)
@@ -147,7 +146,7 @@ def rectifier_signals(
         if "naswot" in wanted:
             _add_agreement(agreement, u)
         if "feature_decorrelation" in wanted:
-            decorrelation[0] += _channel_correlation_min_eig(u, samples)
+            decorrelation[0] += channel_correlation_min_eig(u, samples)
         if "feature_group_decorrelation" in wanted:
             decorrelation[1] += _group_correlation_min_eig(u, samples, layers[0])
         layers[0] += 1
@@ -267,7 +266,7 @@ def backward_signals(
     def record(delta: torch.Tensor) -> None:
         delta = delta.detach()
         if delta.dim() >= 3 and "backward_decorrelation" in wanted:
-            total[0] += _channel_correlation_min_eig(delta, samples)
+            total[0] += channel_correlation_min_eig(delta, samples)
         if "backward_group_decorrelation" in wanted:
             total[1] += _group_correlation_min_eig(delta, samples, layers[0])
         layers[0] += 1
@@ -280,7 +279,7 @@ def backward_signals(
         if statistics is None:
             statistics = {}
             _rectifier_pass(model, x, lambda _u: None, statistics, output)
-        normalization = _constant_batch_statistics(model, statistics)
+        normalization = constant_statistics(model, from_recorded(statistics))
         x = x[:samples]
     else:
         normalization = contextlib.nullcontext()
@@ -289,11 +288,7 @@ def backward_signals(
         m.register_forward_hook(attach) for m in model.modules() if isinstance(m, WEIGHT_LAYERS)
     ]
     try:
-        with _preserved(model), normalization, torch.enable_grad():
-            model.train(bn != "eval")
-            for m in model.modules():
-                if isinstance(m, nn.modules.dropout._DropoutNd):
-                    m.eval()
+        with _preserved(model, batchnorm_train=bn != "eval"), normalization, torch.enable_grad():
             x_in = x.detach().requires_grad_(True)
             out = logits_of(model(x_in), output)
             torch.autograd.grad(out.sum(), x_in)

@@ -30,10 +30,13 @@ from ntknas.study._screen import accounted_trials, screen
 from ntknas.study._storage import StorageError, create_storage
 from ntknas.study._train import (
     NotEnqueuedError,
+    build_trained_model,
     create_pruner,
+    enqueue_architectures,
     enqueue_top_k,
     make_train_objective,
     top_trials,
+    trained_copy,
 )
 
 __all__ = [
@@ -45,9 +48,11 @@ __all__ = [
     "ScoreCache",
     "StorageError",
     "accounted_trials",
+    "build_trained_model",
     "create_pruner",
     "create_sampler",
     "create_storage",
+    "enqueue_architectures",
     "enqueue_top_k",
     "evaluate_spec",
     "make_objective",
@@ -58,5 +63,6 @@ __all__ = [
     "screen",
     "summary_table",
     "top_trials",
+    "trained_copy",
     "write_results",
 ]
