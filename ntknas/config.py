@@ -272,6 +272,42 @@ def _apply_protocol(raw: dict[str, Any], source: str) -> None:
     raw["train"] = {**settings, **train}
 
 
+def with_protocol(config: Config, name: str) -> Config:
+    """A copy of ``config`` whose ``train:`` keys still at their defaults take protocol
+    ``name``'s values (for ``config.space``), with ``train.protocol`` set to it.
+
+    Example:
+        >>> with_protocol(load_config(None), "reduced-30k").train.epochs
+        3
+    """
+    from ntknas.protocols import get_protocol
+
+    settings = get_protocol(name).settings(config.space.name)
+    defaults = TrainConfig()
+    train = dataclasses.replace(
+        config.train,
+        protocol=name,
+        **{
+            key: value
+            for key, value in settings.items()
+            if getattr(config.train, key) == getattr(defaults, key)
+        },
+    )
+    return dataclasses.replace(config, train=train)
+
+
+def uses_default_training(config: Config) -> bool:
+    """True when no ``train:`` key a protocol sets differs from its default (and no protocol is
+    named): ``ntknas validate`` then trains with :data:`ntknas.protocols.DEFAULT_PROTOCOL`."""
+    from ntknas.protocols import PROTOCOLS
+
+    keys = {key for p in PROTOCOLS.values() for key in p.settings(config.space.name)}
+    defaults = TrainConfig()
+    return config.train.protocol is None and all(
+        getattr(config.train, key) == getattr(defaults, key) for key in keys
+    )
+
+
 def protocol_differences(config: Config) -> list[str]:
     """The ``train:`` keys whose values differ from ``train.protocol``'s (empty when none is
     named or all agree), e.g. ``["train.epochs: 1 (protocol: 3)"]``."""

@@ -102,6 +102,11 @@ PROTOCOLS: dict[str, TrainingProtocol] = {
 }
 
 
+#: What ``ntknas validate`` trains with when the config sets no training key: chosen by the rule
+#: committed with the measurement (experiments/short_training_protocol.py).
+DEFAULT_PROTOCOL = "reduced-90k"
+
+
 def list_protocols() -> list[str]:
     """Protocol names, cheapest first."""
     return list(PROTOCOLS)

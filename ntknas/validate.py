@@ -21,10 +21,11 @@ from optuna.trial import TrialState
 
 import search_spaces
 from ntknas.combined_scores import aggregate, get_score, list_scores
-from ntknas.config import Config
+from ntknas.config import Config, uses_default_training, with_protocol
 from ntknas.correlate import correlation_row
 from ntknas.data import describe, load_dataset
 from ntknas.objectives import metric_direction, signal_names
+from ntknas.protocols import DEFAULT_PROTOCOL
 from ntknas.spectral import list_metrics
 from ntknas.study._heartbeat import fail_stale
 from ntknas.study._objective import score_row
@@ -113,12 +114,18 @@ def run_validate(
 ) -> dict[str, Any]:
     """Score, train and correlate; writes ``results/validate/<name>/``.
 
+    A config that sets no training key trains with :data:`ntknas.protocols.DEFAULT_PROTOCOL`
+    (the measured protocol); the log and ``correlations.md`` say how well the protocol used
+    agrees with long training, as measured, or that it was not measured.
+
     Four steps: choose the architectures (:func:`_choose`), score and train those not trained
     yet in the study (:func:`_score_and_train`), read one record per architecture back from the
     study (:func:`_records`), correlate (:func:`_correlate`) and write (:func:`_write`). With
     ``kernel_evolution`` the NTK of each trained network is measured on the probe batch at
     initialization and after every epoch (relative change and label alignment, see
     :mod:`ntknas.theory.evolution`)."""
+    if uses_default_training(config):
+        config = with_protocol(config, DEFAULT_PROTOCOL)
     parts = build_parts(config)
     space, scorer = parts.space, parts.scorer
     scorer.needs = None  # validation correlates every metric, the kernel's included
@@ -185,6 +192,10 @@ def _score_and_train(
     (:func:`~ntknas.study.fail_stale`), none twice. Returns when no architecture is waiting or
     being trained by a live worker."""
     t = config.train
+    train_data = load_dataset(t.data, split="train", data_dir=t.data_dir, synthetic_size=2000)
+    test_data = load_dataset(t.data, split="test", data_dir=t.data_dir, synthetic_size=500)
+    options = t.options()
+    check_trained_copy(space, archs[0], train_data, options)
     enqueue_architectures(study, space, archs, validate=name)
     trained = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
     log(
@@ -194,10 +205,6 @@ def _score_and_train(
         f"{trained} already trained"
     )
     log(protocol_line(config))
-    train_data = load_dataset(t.data, split="train", data_dir=t.data_dir, synthetic_size=2000)
-    test_data = load_dataset(t.data, split="test", data_dir=t.data_dir, synthetic_size=500)
-    options = t.options()
-    check_trained_copy(space, archs[0], train_data, options)
     objective = make_train_objective(
         space,
         train_data,

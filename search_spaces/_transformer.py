@@ -104,3 +104,25 @@ def check_list(space: str, key: str, value: Any, length: int) -> list[Any]:
         got = len(value) if isinstance(value, list) else type(value).__name__
         raise ValueError(f"{space}: {key} must be a list of {length} entries, got {got}")
     return value
+
+
+def check_input_size(
+    space: str, got: tuple[int, ...], expected: tuple[int, ...], image: int
+) -> None:
+    """``ValueError`` when an input's token grid does not match the position embedding: adding
+    them would broadcast silently (one token against sixteen) instead of failing.
+
+    Example:
+        >>> check_input_size("vit", (4, 4), (4, 4), 32)
+        >>> check_input_size("vit", (1, 1), (4, 4), 32)
+        Traceback (most recent call last):
+        ...
+        ValueError: vit: the input gives a 1×1 token grid, the position embedding is 4×4: the network takes 32×32 images
+    """
+    if tuple(got) != tuple(expected):
+        grid = "×".join(str(v) for v in got)
+        want = "×".join(str(v) for v in expected)
+        raise ValueError(
+            f"{space}: the input gives a {grid} token grid, the position embedding is {want}: "
+            f"the network takes {image}×{image} images"
+        )

@@ -28,6 +28,7 @@ from search_spaces._registry import register_search_space
 from search_spaces._transformer import (
     TransformerLayer,
     canonical_json,
+    check_input_size,
     check_keys,
     check_list,
     check_member,
@@ -57,6 +58,7 @@ class AutoFormerSubnet(nn.Module):
         dim = arch["hidden_dim"]
         self.patch_embed = nn.Conv2d(3, dim, PATCH, stride=PATCH)
         patches = (image_size // PATCH) ** 2
+        self.image, self.grid = image_size, (image_size // PATCH, image_size // PATCH)
         self.tokens = 2 if distillation else 1
         self.cls_token = nn.Parameter(torch.zeros(1, self.tokens, dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, patches + self.tokens, dim))
@@ -79,7 +81,9 @@ class AutoFormerSubnet(nn.Module):
         truncated_normal_(self.cls_token)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        t = self.patch_embed(x).flatten(2).transpose(1, 2)
+        patches = self.patch_embed(x)
+        check_input_size("autoformer", tuple(patches.shape[-2:]), self.grid, self.image)
+        t = patches.flatten(2).transpose(1, 2)
         t = torch.cat([self.cls_token.expand(t.shape[0], -1, -1), t], dim=1) + self.pos_embed
         # the benchmark averages every token but the class token (the distillation token too)
         features = self.norm(self.blocks(t))[:, 1:].mean(dim=1)

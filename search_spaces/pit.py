@@ -30,6 +30,7 @@ from search_spaces._registry import register_search_space
 from search_spaces._transformer import (
     TransformerLayer,
     canonical_json,
+    check_input_size,
     check_keys,
     check_list,
     check_member,
@@ -68,6 +69,7 @@ class PiTNetwork(nn.Module):
         super().__init__()
         widths = [arch["base_dim"] * h for h in arch["num_heads"]]
         side = (image_size - PATCH) // STRIDE + 1
+        self.image = image_size
         self.patch_embed = nn.Conv2d(3, widths[0], PATCH, stride=STRIDE)
         self.pos_embed = nn.Parameter(torch.zeros(1, widths[0], side, side))
         self.cls_token = nn.Parameter(torch.zeros(1, 1, widths[0]))
@@ -82,7 +84,9 @@ class PiTNetwork(nn.Module):
         truncated_normal_(self.cls_token)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.patch_embed(x) + self.pos_embed
+        x = self.patch_embed(x)
+        check_input_size("pit", tuple(x.shape[-2:]), tuple(self.pos_embed.shape[-2:]), self.image)
+        x = x + self.pos_embed
         cls = self.cls_token.expand(x.shape[0], -1, -1)
         for index, stage in enumerate(self.stages):
             b, c, h, w = x.shape

@@ -29,6 +29,7 @@ from search_spaces._keyvalue import (
     split_fields,
 )
 from search_spaces._registry import register_search_space
+from search_spaces._transformer import check_input_size
 from search_spaces.base import ArchSpec, SearchSpace
 
 POOLING = ("cls", "mean")
@@ -51,6 +52,7 @@ class Tokens(nn.Module):
     def __init__(self, dim: int, patch: int, image: int, cls_token: bool) -> None:
         super().__init__()
         self.proj = nn.Conv2d(3, dim, patch, stride=patch)
+        self.image, self.grid = image, (image // patch, image // patch)
         n = (image // patch) ** 2 + int(cls_token)
         self.cls = nn.Parameter(torch.zeros(1, 1, dim)) if cls_token else None
         self.pos = nn.Parameter(torch.zeros(1, n, dim))
@@ -62,7 +64,9 @@ class Tokens(nn.Module):
             nn.init.trunc_normal_(self.cls, std=0.02)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        t = self.proj(x).flatten(2).transpose(1, 2)
+        patches = self.proj(x)
+        check_input_size("vit", tuple(patches.shape[-2:]), self.grid, self.image)
+        t = patches.flatten(2).transpose(1, 2)
         if self.cls is not None:
             t = torch.cat([self.cls.expand(t.shape[0], -1, -1), t], dim=1)
         return t + self.pos

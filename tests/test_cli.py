@@ -101,6 +101,14 @@ def test_score_text_and_degenerate(capsys):
         ),
         (["bench"], "choose one of speed, nb201, table, throughput"),
         (["frobnicate"], "invalid choice"),
+        (["validate", "train.protocol=fast"], "'train.protocol' unknown training protocol 'fast'"),
+        (["validate", "train.resolution=0"], "key 'train.resolution' must be >= 1"),
+        (["validate", "train.space_options={width: 2}"], "key 'train.space_options'"),
+        (["validate", "train.subset=0"], "key 'train.subset' must be >= 1"),
+        (
+            ["validate", "space.name=vit", "scorer.batch_size=4", "train.resolution=8"],
+            "key 'train.resolution': resolution 8 is not a size this network takes",
+        ),
     ],
 )
 def test_bad_usage_exits_2_with_one_line(capsys, argv, message):

@@ -201,3 +201,43 @@ def test_validate_shared_by_two_processes_survives_a_killed_one(tmp_path):
     assert any(t.state == optuna.trial.TrialState.FAIL for t in killed)
     summary = json.loads((tmp_path / "shared" / "correlations.json").read_text())
     assert summary["n"] == 6
+
+
+def test_default_training_is_the_measured_protocol_and_its_agreement_is_printed():
+    from ntknas.config import uses_default_training, with_protocol
+    from ntknas.protocols import DEFAULT_PROTOCOL, get_protocol
+    from ntknas.validate import protocol_line
+
+    config = load_config(None, ["space.name=nbmacro"])
+    assert uses_default_training(config)
+    chosen = with_protocol(config, DEFAULT_PROTOCOL)
+    expected = get_protocol(DEFAULT_PROTOCOL)
+    assert chosen.train.epochs == expected.train["epochs"]
+    assert chosen.train.space_options == expected.space_options["nbmacro"]
+    line = protocol_line(chosen)
+    assert line.startswith(f"training protocol {DEFAULT_PROTOCOL!r}")
+    for name, agreement in expected.agreement.items():
+        assert f"{name}: τ {agreement.kendall_tau:.2f}" in line
+    custom = load_config(None, ["train.epochs=1"])
+    assert not uses_default_training(custom)
+    assert "custom settings, agreement with long training not measured" in protocol_line(custom)
+    changed = load_config(None, [f"train.protocol={DEFAULT_PROTOCOL}", "train.epochs=1"])
+    assert "its measured agreement does not apply" in protocol_line(changed)
+
+
+def test_a_resolution_the_trained_network_cannot_take_fails_before_training(tmp_path):
+    config = load_config(
+        None,
+        [
+            "space.name=vit",
+            "space.options={depth: [1, 1], dim: [32, 32]}",
+            "scorer.batch_size=4",
+            "train.resolution=16",
+            "train.epochs=1",
+        ],
+    )
+    storage = f"sqlite:///{tmp_path / 'v.db'}"
+    with pytest.raises(ValueError, match="key 'train.resolution': resolution 16 is not a size"):
+        run_validate(config, n_archs=2, storage=storage, output_dir=tmp_path, log=lambda *a: None)
+    study = optuna.load_study(study_name="quickstart-validate", storage=create_storage(storage))
+    assert study.get_trials() == []  # nothing enqueued, nothing trained

@@ -96,3 +96,23 @@ def test_scorer_feeds_a_224_space_images_of_its_size():
     result = scorer.score(space, space.sample(0))
     assert scorer.probe[0].shape == (3, 3, 48, 48) and scorer.image_size == 48
     assert result.flops == create_search_space("pit", image_size=48).cost(space.sample(0)).flops
+
+
+@pytest.mark.parametrize(
+    "name, arch, options",
+    [
+        ("vit", "patch=8;depth=1;dim=32;heads=2;mlp=2.0;pool=mean", {}),
+        ("autoformer", AUTOFORMER, {"image_size": 32}),
+        ("pit", PIT_TI, {"image_size": 32}),
+    ],
+)
+def test_an_input_of_another_size_is_refused_not_broadcast(name, arch, options):
+    """A smaller image gives fewer tokens; adding the position embedding must fail, not
+    broadcast one token against the whole grid."""
+    model = create_search_space(name, **options).build(arch)
+    model(torch.zeros(1, 3, 32, 32))  # the size it was built for
+    for side in (16, 8):
+        with pytest.raises(
+            ValueError, match=f"{name}: the input gives a .* the network takes 32×32"
+        ):
+            model(torch.zeros(1, 3, side, side))
