@@ -151,7 +151,13 @@ def summarize(args: argparse.Namespace) -> dict[str, Any]:
     reaching = [
         p for p in measured if all(summary["protocols"][p][s]["kendall_tau"] >= 0.6 for s in TABLES)
     ]
-    summary["default"] = reaching[0] if reaching else (measured[-1] if measured else None)
+
+    def cost(p: str) -> float:  # measured CPU minutes per network, both tables
+        return sum(summary["protocols"][p][s]["cpu_minutes_median"] for s in TABLES)
+
+    by_cost = sorted(measured, key=cost)
+    reaching.sort(key=cost)
+    summary["default"] = reaching[0] if reaching else (by_cost[-1] if by_cost else None)
     summary["default_rule"] = "cheapest with τ ≥ 0.6 on both tables, else the most expensive"
     (out / "protocol.json").write_text(json.dumps(summary, indent=1) + "\n")
     lines = [

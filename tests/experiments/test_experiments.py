@@ -81,3 +81,53 @@ def test_the_cross_space_protocol_selects_by_the_worst_table():
     forbidden = {"naswot", "flops", "params", "synflow", "feature_group_decorrelation"}
     for components in protocol.NTK_ONLY_CANDIDATES.values():
         assert not forbidden & set(components)
+
+
+def test_short_training_protocol_trains_the_draw_and_applies_the_committed_rule(tmp_path):
+    """Made-up dev tables (60 rows each): the draw is seeded and distinct; the summary applies
+    the committed default rule to made-up runs (one protocol following the tables, one not)."""
+    experiment = _experiment("short_training_protocol")
+    from ntknas.protocols import list_protocols
+
+    data = tmp_path / "data"
+    (data / "nb201").mkdir(parents=True)
+    (data / "nbmacro").mkdir()
+    nb201 = search_spaces.create_search_space("nb201")
+    rows201 = [s.arch for s in nb201.sample_distinct(120, 0) if not nb201.is_disconnected(s)]
+    with (data / "nb201/nb201_cifar10_dev.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["index", "arch", "cifar10_test_acc"])
+        for i, arch in enumerate(rows201[:60]):
+            w.writerow([i, arch, 50 + i / 2])
+    macro = search_spaces.create_search_space("nbmacro")
+    keys = sorted({macro.canonical(s).arch for s in macro.sample_distinct(200, 0)})[:60]
+    with (data / "nbmacro/nbmacro_cifar10_dev.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["arch", "cifar10_test_acc"])
+        for i, key in enumerate(keys):
+            w.writerow([key, 80 + i / 4])
+    drawn = {s: experiment.networks(data, s) for s in experiment.TABLES}
+    assert all(len(v) == experiment.N_NETWORKS == len(set(v)) for v in drawn.values())
+    assert drawn == {s: experiment.networks(data, s) for s in experiment.TABLES}  # seeded
+
+    out = tmp_path / "out"
+    out.mkdir()
+    cheap, second, *_ = list_protocols()
+    with (out / "runs.jsonl").open("w") as f:
+        for space, rows in drawn.items():
+            for arch, acc in rows:
+                for protocol, value in ((cheap, acc), (second, -acc)):
+                    run = {
+                        "space": space,
+                        "arch": arch,
+                        "protocol": protocol,
+                        "accuracy": value,
+                        "cpu_seconds": 6.0 if protocol == cheap else 60.0,
+                    }
+                    f.write(json.dumps(run) + "\n")
+    args = experiment.argparse.Namespace(data=str(data), out=str(out))
+    summary = experiment.summarize(args)
+    assert summary["protocols"][cheap]["nb201"]["kendall_tau"] == pytest.approx(1.0)
+    assert summary["protocols"][second]["nbmacro"]["kendall_tau"] == pytest.approx(-1.0)
+    assert summary["default"] == cheap  # the cheapest reaching τ ≥ 0.6 on both
+    assert (out / "protocol.md").read_text().count(f"`{cheap}`") == 3  # two rows, the default
