@@ -31,7 +31,7 @@ from ntknas.study._heartbeat import fail_stale
 from ntknas.study._objective import score_row
 from ntknas.study._run import build_parts
 from ntknas.study._storage import create_storage
-from ntknas.study._train import enqueue_architectures, make_train_objective
+from ntknas.study._train import enqueue_for_training, make_train_objective
 
 #: Seconds a validation worker waits for the others before checking for a dead one's trials.
 WAIT_SECONDS = 2.0
@@ -196,7 +196,7 @@ def _score_and_train(
     test_data = load_dataset(t.data, split="test", data_dir=t.data_dir, synthetic_size=500)
     options = t.options()
     check_trained_copy(space, archs[0], train_data, options)
-    enqueue_architectures(study, space, archs, validate=name)
+    enqueue_for_training(study, space, archs, validate=name)
     trained = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
     log(
         f"validate {name!r}: {len(archs)} architectures from {space!r}; "

@@ -103,7 +103,7 @@ def _claim(trial: optuna.Trial) -> None:
     if ATTR_PREFIX + "arch" not in attrs:
         raise NotEnqueuedError(
             f"training trial {trial.number} names no architecture (not enqueued); use "
-            "enqueue_top_k() or enqueue_architectures() before optimizing the training study"
+            "enqueue_top_k() or enqueue_for_training() before optimizing the training study"
         )
     mine = attrs[ATTR_PREFIX + "hash"]
     study = trial.study
@@ -233,7 +233,7 @@ def _kernel_tracker(scorer: Any, model: torch.nn.Module) -> Any:
     return tracker
 
 
-def enqueue_architectures(
+def enqueue_for_training(
     study: optuna.Study, space: SearchSpace, archs: list[str], **attrs: Any
 ) -> list[str]:
     """Enqueue each architecture that has no trial in ``study`` yet (in any state: a dead
