@@ -24,6 +24,11 @@ REDUCED_COPY: dict[str, dict[str, Any]] = {
     "nbmacro": {"init_channels": 8, "head_channels": 320},
 }
 
+#: The tables the agreement was measured on (``experiments/short_training_protocol.py``: 40
+#: dev networks each, results/validate/protocol/protocol.md).
+NB201_TABLE = "NAS-Bench-201 CIFAR-10 (200 epochs)"
+MACRO_TABLE = "NAS-Bench-Macro CIFAR-10"
+
 _COMMON: dict[str, Any] = {
     "resolution": 16,
     "batch_size": 128,
@@ -79,18 +84,30 @@ PROTOCOLS: dict[str, TrainingProtocol] = {
             "reduced copy, 16 px, 5,000 images × 2 epochs (10k images seen)",
             {**_COMMON, "subset": 5000, "epochs": 2},
             REDUCED_COPY,
+            {
+                "nb201": Agreement(NB201_TABLE, 40, 0.142, -0.1, 0.4, 0.07),
+                "nbmacro": Agreement(MACRO_TABLE, 40, -0.166, -0.39, 0.07, 0.14),
+            },
         ),
         TrainingProtocol(
             "reduced-30k",
             "reduced copy, 16 px, 10,000 images × 3 epochs (30k images seen)",
             {**_COMMON, "subset": 10000, "epochs": 3},
             REDUCED_COPY,
+            {
+                "nb201": Agreement(NB201_TABLE, 40, 0.281, 0.07, 0.46, 0.16),
+                "nbmacro": Agreement(MACRO_TABLE, 40, 0.03, -0.2, 0.26, 0.49),
+            },
         ),
         TrainingProtocol(
             "reduced-90k",
             "reduced copy, 16 px, 15,000 images × 6 epochs (90k images seen)",
             {**_COMMON, "subset": 15000, "epochs": 6},
             REDUCED_COPY,
+            {
+                "nb201": Agreement(NB201_TABLE, 40, 0.559, 0.36, 0.74, 0.66),
+                "nbmacro": Agreement(MACRO_TABLE, 40, 0.328, 0.11, 0.53, 1.35),
+            },
         ),
         TrainingProtocol(
             "reduced-32px-30k",
