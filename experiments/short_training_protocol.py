@@ -146,7 +146,9 @@ def summarize(args: argparse.Namespace) -> dict[str, Any]:
     measured = [
         p
         for p in list_protocols()
-        if all(s in summary["protocols"][p] and summary["protocols"][p][s]["n"] for s in TABLES)
+        if all(
+            summary["protocols"][p].get(s, {}).get("n") == N_NETWORKS for s in TABLES
+        )  # measured on every network of both tables; a partial run does not count
     ]
     reaching = [
         p for p in measured if all(summary["protocols"][p][s]["kendall_tau"] >= 0.6 for s in TABLES)

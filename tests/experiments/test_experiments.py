@@ -112,7 +112,7 @@ def test_short_training_protocol_trains_the_draw_and_applies_the_committed_rule(
 
     out = tmp_path / "out"
     out.mkdir()
-    cheap, second, *_ = list_protocols()
+    cheap, second, partial, *_ = list_protocols()
     with (out / "runs.jsonl").open("w") as f:
         for space, rows in drawn.items():
             for arch, acc in rows:
@@ -125,6 +125,15 @@ def test_short_training_protocol_trains_the_draw_and_applies_the_committed_rule(
                         "cpu_seconds": 6.0 if protocol == cheap else 60.0,
                     }
                     f.write(json.dumps(run) + "\n")
+        for arch, acc in drawn["nbmacro"][:7]:  # a partial run: perfect, but not measured
+            run = {
+                "space": "nbmacro",
+                "arch": arch,
+                "protocol": partial,
+                "accuracy": acc,
+                "cpu_seconds": 1.0,
+            }
+            f.write(json.dumps(run) + "\n")
     args = experiment.argparse.Namespace(data=str(data), out=str(out))
     summary = experiment.summarize(args)
     assert summary["protocols"][cheap]["nb201"]["kendall_tau"] == pytest.approx(1.0)
