@@ -125,9 +125,12 @@ def test_short_training_protocol_trains_the_draw_and_applies_the_committed_rule(
                         "cpu_seconds": 6.0 if protocol == cheap else 60.0,
                     }
                     f.write(json.dumps(run) + "\n")
-        for arch, acc in drawn["nbmacro"][:7]:  # a partial run: perfect, but not measured
+        # a partial run, the cheapest and perfect where it ran, but not measured on every network
+        partial_runs = [("nb201", r) for r in drawn["nb201"]]
+        partial_runs += [("nbmacro", r) for r in drawn["nbmacro"][:7]]
+        for space, (arch, acc) in partial_runs:
             run = {
-                "space": "nbmacro",
+                "space": space,
                 "arch": arch,
                 "protocol": partial,
                 "accuracy": acc,
@@ -138,5 +141,6 @@ def test_short_training_protocol_trains_the_draw_and_applies_the_committed_rule(
     summary = experiment.summarize(args)
     assert summary["protocols"][cheap]["nb201"]["kendall_tau"] == pytest.approx(1.0)
     assert summary["protocols"][second]["nbmacro"]["kendall_tau"] == pytest.approx(-1.0)
+    assert summary["protocols"][partial]["nbmacro"]["n"] == 7
     assert summary["default"] == cheap  # the cheapest reaching τ ≥ 0.6 on both
     assert (out / "protocol.md").read_text().count(f"`{cheap}`") == 3  # two rows, the default
