@@ -31,7 +31,7 @@ from ntknas.study._heartbeat import fail_stale
 from ntknas.study._objective import score_row
 from ntknas.study._run import build_parts
 from ntknas.study._storage import create_storage
-from ntknas.study._train import enqueue_for_training, make_train_objective
+from ntknas.study._train import check_trained_copy, enqueue_for_training, make_train_objective
 
 #: Seconds a validation worker waits for the others before checking for a dead one's trials.
 WAIT_SECONDS = 2.0
@@ -280,25 +280,6 @@ def protocol_line(config: Config) -> str:
         return f"training protocol {t.protocol!r}: agreement with long training not measured yet"
     measured = "; ".join(a.describe() for a in agreement.values())
     return f"training protocol {t.protocol!r}, measured agreement with long training: {measured}"
-
-
-def check_trained_copy(space: Any, arch: str, data: Any, options: dict[str, Any]) -> None:
-    """``ValueError`` naming the key when the trained copy cannot be built or cannot take the
-    training resolution, before any training starts."""
-    from ntknas.study._train import build_trained_model
-    from ntknas.train import check_resolution
-
-    try:
-        model = build_trained_model(
-            space, arch, data.num_classes, space_options=options.get("space_options")
-        )
-    except (ValueError, TypeError) as error:
-        raise ValueError(f"key 'train.space_options': {error}") from None
-    resolution = options.get("resolution") or data.images.shape[-1]
-    try:
-        check_resolution(model, resolution)
-    except ValueError as error:
-        raise ValueError(f"key 'train.resolution': {error}") from None
 
 
 def _records(

@@ -109,6 +109,11 @@ def test_score_text_and_degenerate(capsys):
             ["validate", "space.name=vit", "scorer.batch_size=4", "train.resolution=8"],
             "key 'train.resolution': resolution 8 is not a size this network takes",
         ),
+        (
+            ["search", "space.name=vit", "scorer.batch_size=4", "study.n_trials=2"]
+            + ["train.top_k=1", "train.resolution=8"],
+            "key 'train.resolution': resolution 8 is not a size this network takes",
+        ),
     ],
 )
 def test_bad_usage_exits_2_with_one_line(capsys, argv, message):

@@ -160,6 +160,14 @@ def run_search(
             else ""
         )
     )
+    if config.train.top_k > 0:  # a training setup that cannot work fails before any scoring
+        from ntknas.data import load_dataset
+        from ntknas.study._train import check_trained_copy
+
+        t = config.train
+        data = load_dataset(t.data, split="train", data_dir=t.data_dir, synthetic_size=2000)
+        sample = parts.space.sample(config.study.seed).arch
+        check_trained_copy(parts.space, sample, data, t.options())
     if config.study.enqueue:
         enqueue_architectures(study, parts.space, config.study.enqueue)
     cache = ScoreCache()
@@ -238,7 +246,13 @@ def run_training(
     """Enqueue the top ``train.top_k`` screened architectures into ``<study>-train`` and train
     each briefly; returns {arch: final accuracy}."""
     from ntknas.data import load_dataset
-    from ntknas.study._train import create_pruner, enqueue_top_k, make_train_objective
+    from ntknas.study._train import (
+        check_trained_copy,
+        create_pruner,
+        enqueue_top_k,
+        make_train_objective,
+        top_trials,
+    )
 
     t = config.train
     train_study = optuna.create_study(
@@ -248,13 +262,16 @@ def run_training(
         pruner=create_pruner(t.pruner),
         load_if_exists=True,
     )
+    train_data = load_dataset(t.data, split="train", data_dir=t.data_dir, synthetic_size=2000)
+    test_data = load_dataset(t.data, split="test", data_dir=t.data_dir, synthetic_size=500)
+    top = top_trials(screen_study, 1)
+    if top:  # a trained copy or resolution that cannot work fails before anything is enqueued
+        check_trained_copy(space, top[0].user_attrs["ntknas:arch"], train_data, t.options())
     enqueued = enqueue_top_k(screen_study, train_study, t.top_k)
     log(
         f"training the top {t.top_k} architectures on {describe(t.data, t.data_dir)} "
         f"({t.epochs} epochs each)"
     )
-    train_data = load_dataset(t.data, split="train", data_dir=t.data_dir, synthetic_size=2000)
-    test_data = load_dataset(t.data, split="test", data_dir=t.data_dir, synthetic_size=500)
     objective = make_train_objective(space, train_data, test_data, **t.options())
     waiting = len(train_study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,)))
     if waiting:

@@ -11,7 +11,7 @@ from optuna.trial import TrialState
 
 from ntknas.data import ImageData
 from ntknas.study._objective import ATTR_PREFIX
-from ntknas.train import train_short
+from ntknas.train import check_resolution, train_short
 from search_spaces import SearchSpace, create_search_space
 
 
@@ -94,6 +94,22 @@ def build_trained_model(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return copy.build(copy.parse(arch), num_classes=num_classes)
+
+
+def check_trained_copy(space: Any, arch: str, data: Any, options: dict[str, Any]) -> None:
+    """``ValueError`` naming the key when the trained copy cannot be built or cannot take the
+    training resolution, before any training starts."""
+    try:
+        model = build_trained_model(
+            space, arch, data.num_classes, space_options=options.get("space_options")
+        )
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"key 'train.space_options': {error}") from None
+    resolution = options.get("resolution") or data.images.shape[-1]
+    try:
+        check_resolution(model, resolution)
+    except ValueError as error:
+        raise ValueError(f"key 'train.resolution': {error}") from None
 
 
 def _claim(trial: optuna.Trial) -> None:
