@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -280,3 +281,20 @@ def test_default_search_skips_the_kernel_and_reports_the_finalists_spectrum(tmp_
     with_kernel = [r for r in rows if r["log_cond"]]
     assert [r["rank"] for r in with_kernel] == [r["rank"] for r in rows[:3]]
     assert all(float(r["effective_rank"]) > 0 for r in with_kernel)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["validate_nb201", "validate_resnet", "validate_vit"])
+def test_readme_validate_configs_run_with_their_protocol(tmp_path, capsys, name):
+    """The README's ``ntknas validate --config configs/validate_*.yaml`` does work (synthetic
+    data, 2 networks, a shortened run of the config's protocol) and prints the protocol line."""
+    config = Path(__file__).resolve().parents[1] / "configs" / f"{name}.yaml"
+    argv = ["validate", "--config", str(config), "--n", "2", "--no-kernel-evolution"]
+    argv += ["--output-dir", str(tmp_path), "scorer.data=synthetic", "train.data=synthetic"]
+    argv += ["scorer.batch_size=8", "train.epochs=1", "train.subset=64", "train.test_subset=32"]
+    if name == "validate_nb201":
+        argv += ["space.options={cells: 1}"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "training protocol 'reduced-90k' with changed settings" in out
+    assert json.loads((tmp_path / name / "correlations.json").read_text())["n"] == 2
