@@ -203,7 +203,18 @@ def test_search_writes_results(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_search_with_enqueue_and_screen_to_train(tmp_path, capsys):
+def test_search_with_enqueue_and_screen_to_train(tmp_path, capsys, monkeypatch):
+    import ntknas.data
+
+    loaded = []
+    real_load = ntknas.data.load_dataset
+
+    def counting_load(source, *args, **kwargs):  # the real loader, counted (training sets only)
+        if kwargs.get("synthetic_size") == 2000:  # the training split's size (probes: 512)
+            loaded.append(kwargs.get("split"))
+        return real_load(source, *args, **kwargs)
+
+    monkeypatch.setattr(ntknas.data, "load_dataset", counting_load)
     known = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
     code = main(
         [
@@ -229,6 +240,7 @@ def test_search_with_enqueue_and_screen_to_train(tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out)
     assert summary["trials"] == 4
     assert len(summary["training"]["accuracy"]) == 2
+    assert loaded.count("train") == 1  # checked before scoring, then trained on: loaded once
     import csv
 
     rows = list(csv.DictReader((tmp_path / "st" / "ranking.csv").open()))

@@ -160,14 +160,15 @@ def run_search(
             else ""
         )
     )
+    train_data = None
     if config.train.top_k > 0:  # a training setup that cannot work fails before any scoring
         from ntknas.data import load_dataset
         from ntknas.study._train import check_trained_copy
 
         t = config.train
-        data = load_dataset(t.data, split="train", data_dir=t.data_dir, synthetic_size=2000)
+        train_data = load_dataset(t.data, split="train", data_dir=t.data_dir, synthetic_size=2000)
         sample = parts.space.sample(config.study.seed).arch
-        check_trained_copy(parts.space, sample, data, t.options())
+        check_trained_copy(parts.space, sample, train_data, t.options())
     if config.study.enqueue:
         enqueue_architectures(study, parts.space, config.study.enqueue)
     cache = ScoreCache()
@@ -201,7 +202,9 @@ def run_search(
         }
         log(f"NTK spectrum of the top {computed} finalists: {time.perf_counter() - t0:.1f} s")
     if config.train.top_k > 0:
-        extra["training"] = run_training(config, study, parts.space, storage, log=log)
+        extra["training"] = run_training(
+            config, study, parts.space, storage, log=log, train_data=train_data
+        )
     summary = write_results(study, folder, config=config.to_dict(), extra=extra)
     summary["folder"] = str(folder)
     return summary
@@ -242,9 +245,11 @@ def run_training(
     storage: str | None,
     *,
     log: Any = print,
+    train_data: Any = None,
 ) -> dict[str, Any]:
     """Enqueue the top ``train.top_k`` screened architectures into ``<study>-train`` and train
-    each briefly; returns {arch: final accuracy}."""
+    each briefly; returns {arch: final accuracy}. ``train_data``: the training split when the
+    caller already loaded it (``run_search`` does, to check the trained copy before scoring)."""
     from ntknas.data import load_dataset
     from ntknas.study._train import (
         check_trained_copy,
@@ -262,7 +267,8 @@ def run_training(
         pruner=create_pruner(t.pruner),
         load_if_exists=True,
     )
-    train_data = load_dataset(t.data, split="train", data_dir=t.data_dir, synthetic_size=2000)
+    if train_data is None:
+        train_data = load_dataset(t.data, split="train", data_dir=t.data_dir, synthetic_size=2000)
     test_data = load_dataset(t.data, split="test", data_dir=t.data_dir, synthetic_size=500)
     top = top_trials(screen_study, 1)
     if top:  # a trained copy or resolution that cannot work fails before anything is enqueued
