@@ -44,7 +44,7 @@ class StudyConfig:
     objectives: list[str] = field(default_factory=lambda: [DEFAULT_SCORE])
     batch: int = 8
     top_k: int = 10
-    workers: int = 1
+    workers: int = 1  # processes on this machine sharing the study (ntknas.study._workers)
     heartbeat_interval: int = 10
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     enqueue: list[str] = field(default_factory=list)

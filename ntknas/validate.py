@@ -12,11 +12,13 @@ import csv
 import json
 import random
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import optuna
+import torch
 from optuna.trial import TrialState
 
 import search_spaces
@@ -32,6 +34,7 @@ from ntknas.study._objective import score_row
 from ntknas.study._run import build_parts
 from ntknas.study._storage import create_storage
 from ntknas.study._train import check_trained_copy, enqueue_for_training, make_train_objective
+from ntknas.study._workers import Workers, report_exit_codes, shared_storage, threads_per_worker
 
 #: Seconds a validation worker waits for the others before checking for a dead one's trials.
 WAIT_SECONDS = 2.0
@@ -133,17 +136,36 @@ def run_validate(
     archs, table = _choose(
         config, space, scorer, n_archs or config.study.n_trials, strategy, ground_truth, target
     )
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(
-        study_name=f"{name}-validate",
-        storage=create_storage(storage or config.study.storage),
-        direction="maximize",
-        pruner=optuna.pruners.NopPruner(),  # every architecture is trained to the end
-        load_if_exists=True,
-    )
-    start = time.perf_counter()
-    _score_and_train(config, study, space, scorer, archs, name, kernel_evolution, log)
-    records = _records(study, space, scorer, archs, table)
+    workers = config.study.workers
+    with shared_storage(storage or config.study.storage, workers) as shared:
+        study = _validation_study(name, shared, workers)
+        start = time.perf_counter()
+        others = None
+        if workers > 1:
+            threads = threads_per_worker(workers)
+            others = Workers(
+                workers - 1,
+                validate_worker,
+                (config, shared, name, archs, kernel_evolution),
+                threads,
+            )
+            log(f"{workers} worker processes train the networks ({threads} threads each)")
+        all_threads = torch.get_num_threads()
+        try:
+            if others is not None:
+                torch.set_num_threads(threads_per_worker(workers))
+            _score_and_train(config, study, space, scorer, archs, name, kernel_evolution, log)
+        except BaseException:
+            if others is not None:
+                others.terminate()
+            raise
+        finally:
+            torch.set_num_threads(all_threads)
+        if others is not None and report_exit_codes(others.join(), log):
+            _score_and_train(
+                config, study, space, scorer, archs, name, kernel_evolution, log, announce=False
+            )
+        records = _records(study, space, scorer, archs, table)
     summary = _correlate(config, scorer, records, name, strategy, table, kernel_evolution)
     summary["n_requested"] = len(archs)
     summary["seconds_this_run"] = round(time.perf_counter() - start, 1)
@@ -151,6 +173,35 @@ def run_validate(
     _write(folder, records, summary)
     log(format_validate(summary))
     return summary
+
+
+def _validation_study(name: str, storage: str | None, workers: int) -> optuna.Study:
+    """The study ``<name>-validate``: one enqueued trial per architecture, never pruned."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna.create_study(
+        study_name=f"{name}-validate",
+        storage=create_storage(storage, workers=workers),
+        direction="maximize",
+        pruner=optuna.pruners.NopPruner(),  # every architecture is trained to the end
+        load_if_exists=True,
+    )
+
+
+def validate_worker(
+    config: Config, storage: str, name: str, archs: list[str], kernel_evolution: bool
+) -> None:
+    """One extra training process of ``run_validate`` (``study.workers`` > 1); logs to
+    stderr."""
+    parts = build_parts(config)
+    parts.scorer.needs = None
+    study = _validation_study(name, storage, config.study.workers)
+
+    def log(*args: Any) -> None:
+        print(*args, file=sys.stderr, flush=True)
+
+    _score_and_train(
+        config, study, parts.space, parts.scorer, archs, name, kernel_evolution, log, announce=False
+    )
 
 
 def _choose(
@@ -184,6 +235,8 @@ def _score_and_train(
     name: str,
     kernel_evolution: bool,
     log: Any,
+    *,
+    announce: bool = True,
 ) -> None:
     """Score and briefly train every architecture the study has not trained yet, through the
     study's training objective (:func:`ntknas.study.make_train_objective`): each architecture
@@ -198,13 +251,14 @@ def _score_and_train(
     check_trained_copy(space, archs[0], train_data, options)
     enqueue_for_training(study, space, archs, validate=name)
     trained = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-    log(
-        f"validate {name!r}: {len(archs)} architectures from {space!r}; "
-        f"probe {describe(config.scorer.data, config.scorer.data_dir)}; "
-        f"training on {describe(t.data, t.data_dir)}: {describe_training(config)}; "
-        f"{trained} already trained"
-    )
-    log(protocol_line(config))
+    if announce:
+        log(
+            f"validate {name!r}: {len(archs)} architectures from {space!r}; "
+            f"probe {describe(config.scorer.data, config.scorer.data_dir)}; "
+            f"training on {describe(t.data, t.data_dir)}: {describe_training(config)}; "
+            f"{trained} already trained"
+        )
+        log(protocol_line(config))
     objective = make_train_objective(
         space,
         train_data,

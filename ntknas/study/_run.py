@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import torch
 
 import search_spaces
 from ntknas.combined_scores import list_scores
@@ -21,6 +22,7 @@ from ntknas.study._report import write_results
 from ntknas.study._samplers import create_sampler
 from ntknas.study._screen import screen
 from ntknas.study._storage import StorageError, create_storage
+from ntknas.study._workers import Workers, report_exit_codes, shared_storage, threads_per_worker
 from search_spaces import SearchSpace
 
 
@@ -130,18 +132,52 @@ def run_search(
     log: Any = print,
 ) -> dict[str, Any]:
     """Screen ``config.study.n_trials`` architectures and write ``results/<study>/``; then, when
-    ``train.top_k > 0``, train the best in a linked training study. Returns the summary."""
+    ``train.top_k > 0``, train the best in a linked training study. Returns the summary.
+
+    With ``study.workers`` > 1, that many processes on this machine screen the study together
+    (an in-memory study is kept in a temporary Journal file for the run)."""
+    storage = storage if storage is not None else config.study.storage
+    with shared_storage(storage, config.study.workers) as shared:
+        return _run_search(config, shared, study_name, output_dir, progress, log)
+
+
+def screen_worker(config: Config, storage: str, name: str, n_trials: int) -> None:
+    """One extra screening process of ``run_search`` (``study.workers`` > 1)."""
+    parts = build_parts(config)
+    study = open_study(config, storage, name, create=False, workers=config.study.workers)
+    screen(
+        study,
+        parts.space,
+        parts.scorer,
+        n_trials=n_trials,
+        objectives=parts.objectives,
+        batch=config.study.batch,
+        budget=parts.budget,
+    )
+
+
+def _run_search(
+    config: Config,
+    storage: str | None,
+    study_name: str | None,
+    output_dir: str | Path | None,
+    progress: bool,
+    log: Any,
+) -> dict[str, Any]:
     parts = build_parts(config)
     name = study_name or config.study.name
-    storage = storage if storage is not None else config.study.storage
-    study = open_study(config, storage, name, workers=1)
+    workers = config.study.workers
+    study = open_study(config, storage, name, workers=workers)
     if config.study.n_trials == 0:
         log(
             f"study {name!r} created in {storage or 'memory'} with no trials; join it with "
             f"ntknas worker --storage ... --study-name {name} --n-trials N"
         )
         return {"study": name, "created": True, "complete": 0, "folder": None}
-    log(f"study {name!r}: {config.study.n_trials} architectures from {parts.space!r}")
+    log(
+        f"study {name!r}: {config.study.n_trials} architectures from {parts.space!r}"
+        + (f", {workers} worker processes" if workers > 1 else "")
+    )
     log(
         f"probe data: {describe(config.scorer.data, config.scorer.data_dir)}, "
         f"batch {config.scorer.batch_size}, kernel={config.scorer.kernel}, bn={config.scorer.bn}, "
@@ -173,25 +209,40 @@ def run_search(
         enqueue_architectures(study, parts.space, config.study.enqueue)
     cache = ScoreCache()
     start = time.perf_counter()
-    screen(
-        study,
-        parts.space,
-        parts.scorer,
+    screening = dict(
         n_trials=config.study.n_trials,
         objectives=parts.objectives,
         batch=config.study.batch,
         budget=parts.budget,
         cache=cache,
-        progress=progress,
     )
+    if workers > 1:
+        threads = threads_per_worker(workers)
+        others = Workers(
+            workers - 1, screen_worker, (config, storage, name, config.study.n_trials), threads
+        )
+        all_threads = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            screen(study, parts.space, parts.scorer, progress=progress, **screening)
+        except BaseException:
+            others.terminate()
+            raise
+        finally:
+            torch.set_num_threads(all_threads)
+        if report_exit_codes(others.join(), log):  # a dead worker's trial: fail and retry it
+            screen(study, parts.space, parts.scorer, **screening)
+    else:
+        screen(study, parts.space, parts.scorer, progress=progress, **screening)
     seconds = time.perf_counter() - start
     folder = Path(output_dir or config.output_dir) / name
     extra: dict[str, Any] = {
         "seconds": round(seconds, 2),
         "data": describe(config.scorer.data, config.scorer.data_dir),
-        "cache_hits": cache.hits,
-        "scored": cache.misses,
+        "workers": workers,
     }
+    if workers == 1:  # the cache counts this process's scoring only
+        extra.update(cache_hits=cache.hits, scored=cache.misses)
     finalists = config.study.top_k or 10
     if not parts.scorer.kernel_needed():
         t0 = time.perf_counter()

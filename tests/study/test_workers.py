@@ -1,0 +1,77 @@
+"""``study.workers`` > 1: extra processes on this machine share the study (search and validate)."""
+
+from __future__ import annotations
+
+import collections
+
+import optuna
+import pytest
+
+from ntknas.config import load_config
+from ntknas.study import StorageError
+from ntknas.study._heartbeat import OWNER_ATTR
+from ntknas.study._run import run_search
+from ntknas.study._workers import shared_storage, threads_per_worker
+from ntknas.validate import run_validate
+
+
+def test_an_in_memory_study_is_shared_through_a_temporary_journal_file():
+    with shared_storage(None, 2) as url:
+        assert url.startswith("journal:")
+        folder = url.split(":", 1)[1].rsplit("/", 1)[0]
+    import os
+
+    assert not os.path.exists(folder)  # removed after the run
+    with shared_storage("journal:/x/y.journal", 2) as url:
+        assert url == "journal:/x/y.journal"
+    assert threads_per_worker(1) >= threads_per_worker(64) == 1
+
+
+@pytest.mark.slow
+def test_search_with_two_worker_processes(tmp_path):
+    config = load_config(
+        None,
+        ["study.workers=2", "study.n_trials=10", "study.batch=1", "space.options={cells: 1}"]
+        + ["scorer.batch_size=8", "study.name=w"],
+    )
+    summary = run_search(config, output_dir=tmp_path, progress=False, log=lambda *a: None)
+    assert summary["trials"] == 10 and summary["complete"] == 10
+    assert summary["workers"] == 2
+    assert (tmp_path / "w" / "ranking.csv").is_file()
+
+
+def test_search_with_workers_refuses_a_one_process_storage(tmp_path):
+    config = load_config(None, ["study.workers=2", f"study.storage=sqlite:///{tmp_path}/s.db"])
+    with pytest.raises(StorageError, match="one process"):
+        run_search(config, output_dir=tmp_path, progress=False, log=lambda *a: None)
+
+
+@pytest.mark.slow
+def test_validate_with_two_worker_processes_trains_each_network_once(tmp_path):
+    config = load_config(
+        None,
+        ["study.workers=2", "space.options={cells: 1}", "scorer.batch_size=8"]
+        + ["train.epochs=1", "train.subset=400", "train.batch_size=50"],
+    )
+    storage = f"journal:{tmp_path / 'v.journal'}"
+    summary = run_validate(
+        config,
+        n_archs=6,
+        storage=storage,
+        output_dir=tmp_path,
+        name="v",
+        log=lambda *a: None,
+        kernel_evolution=False,
+    )
+    assert summary["n"] == 6
+    study = optuna.load_study(
+        study_name="v-validate",
+        storage=optuna.storages.JournalStorage(
+            optuna.storages.journal.JournalFileBackend(str(tmp_path / "v.journal"))
+        ),
+    )
+    trials = study.get_trials()
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+    hashes = collections.Counter(t.user_attrs["ntknas:hash"] for t in trials)
+    assert len(hashes) == 6 and set(hashes.values()) == {1}  # none twice
+    assert all(t.user_attrs.get(OWNER_ATTR) for t in trials)
