@@ -90,6 +90,7 @@ class TrainConfig:
     pruner: str = "none"
     resolution: int | None = None  # None: the data's own
     augmentation: bool = True
+    channels_last: bool = False  # NHWC weights and images (pays with amp on recent GPUs)
     space_options: dict[str, Any] = field(default_factory=dict)  # the trained copy's options
     protocol: str | None = None  # a named protocol (ntknas.protocols); explicit keys override it
 
@@ -109,6 +110,7 @@ class TrainConfig:
             "amp",
             "resolution",
             "augmentation",
+            "channels_last",
             "space_options",
         )
         return {k: getattr(self, k) for k in keys}

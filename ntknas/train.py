@@ -143,6 +143,7 @@ def train_short(
     amp: bool = True,
     resolution: int | None = None,
     augmentation: bool = True,
+    channels_last: bool = False,
     on_epoch: Callable[[int, float], None] | None = None,
 ) -> TrainResult:
     """Train ``model`` briefly and return the test accuracy after every epoch.
@@ -154,6 +155,9 @@ def train_short(
         resolution: train and test at this many pixels a side (None: the data's own). The
             network must take that size (checked before training, ``ValueError``).
         augmentation: random crop (padding an eighth of the side) and horizontal flip.
+        channels_last: the network's weights and the images in channels-last (NHWC) memory
+            format, which convolutions run faster in on recent GPUs with ``amp``; the values are
+            the same up to float rounding (``results/speed/training_formats.md`` measures it).
         on_epoch: called with ``(epoch, accuracy)`` after each epoch, e.g. to report to an Optuna
             trial (it may raise ``optuna.TrialPruned``).
 
@@ -185,6 +189,8 @@ def train_short(
         train_data, test_data = resize(train_data, resolution), resize(test_data, resolution)
     model = model.to(device)
     check_resolution(model, train_data.images.shape[-1], train_data.images.shape[1])
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.to(memory_format=memory_format)
     padding = max(1, train_data.images.shape[-1] // 8)
     optimizer = torch.optim.SGD(
         model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=True
@@ -207,7 +213,7 @@ def train_short(
         for s in range(steps_per_epoch):
             idx = order[s * batch_size : (s + 1) * batch_size]
             batch = augment(images[idx], generator, padding) if augmentation else images[idx]
-            x = normalize(batch)
+            x = normalize(batch).contiguous(memory_format=memory_format)
             y = labels[idx]
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                 loss = F.cross_entropy(model(x), y)
