@@ -284,6 +284,27 @@ def cmd_bench(args: argparse.Namespace) -> int:
             plot_prefix=args.output,
         )
         return _emit(args, result, format_theory)
+    if args.bench == "training":
+        from ntknas.bench.training import format_training_bench, run_training_bench
+        from ntknas.protocols import DEFAULT_PROTOCOL, get_protocol
+
+        protocol = args.protocol or DEFAULT_PROTOCOL
+        try:
+            get_protocol(protocol)
+        except KeyError as error:
+            raise UsageError(f"--protocol: {error.args[0]}") from None
+        if args.n < 1 or args.images < 1 or any(w < 1 for w in args.workers):
+            raise UsageError("--n, --images and --workers must be >= 1")
+        result = run_training_bench(
+            space=args.space,
+            n=args.n,
+            protocol=protocol,
+            images=args.images,
+            device=args.device,
+            workers=tuple(args.workers),
+            batch_size=args.batch_size,
+        )
+        return _emit(args, result, format_training_bench)
     if args.bench == "stability":
         from ntknas.bench.stability import format_stability, run_stability
 
@@ -606,6 +627,20 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="CPU: N worker processes splitting the cores and the architectures",
     )
+    b.add_argument("--output", default=None, help="write PREFIX.json and PREFIX.md")
+    b.add_argument("--json", action="store_true")
+    b = bench.add_parser(
+        "training", help="short training per network by format, and by worker processes"
+    )
+    b.add_argument("--space", default="nb201", help="registered search space")
+    b.add_argument(
+        "--protocol", default=None, help="whose trained copy and settings (default: the default)"
+    )
+    b.add_argument("--n", type=int, default=8, help="networks")
+    b.add_argument("--images", type=int, default=2048, help="generated images, one epoch")
+    b.add_argument("--batch-size", type=int, default=None, help="default: the protocol's")
+    b.add_argument("--device", default="cpu")
+    b.add_argument("--workers", type=int, nargs="*", default=[1, 2], help="process counts")
     b.add_argument("--output", default=None, help="write PREFIX.json and PREFIX.md")
     b.add_argument("--json", action="store_true")
     b = bench.add_parser(

@@ -42,6 +42,12 @@ echo "== 4. scoring vs one training step per architecture, time and peak memory 
 $PY -m ntknas.cli bench throughput --space nb201 --n "$NREF" --batch-size "$BATCH" --device "$DEVICE" \
     --score log_cond --output "$OUT/gpu_throughput_nb201_b64_reference"
 
+echo "== 5. short training on the GPU: float32/bfloat16 x NCHW/channels-last, 1/2/4 processes at once"
+for space in nb201 nbmacro; do
+    $PY -m ntknas.cli bench training --space $space --n 12 --images 4096 --device "$DEVICE" \
+        --workers 1 2 4 --output "$OUT/gpu_training_$space"
+done
+
 echo "== summary"
 $PY - "$OUT" <<'PYEOF'
 import json, sys
@@ -80,6 +86,16 @@ if ref:
     if ref.get("median_peak_memory_ratio"):
         rows.append(("scoring / training step, median per arch: peak memory",
                      f"{ref['median_peak_memory_ratio']:.2f}", "<= 2x"))
+for space in ("nb201", "nbmacro"):
+    tr = load(f"gpu_training_{space}")
+    if not tr:
+        continue
+    for name, f in tr["formats"].items():
+        rows.append((f"training {space}: {name} (x float32 NCHW)", f"{f['median_ratio']:.2f}", ""))
+    one = tr["workers"].get("1", {}).get("networks_per_minute")
+    for count, w in tr["workers"].items():
+        rows.append((f"training {space}: {count} processes (networks/min)",
+                     f"{w['networks_per_minute']:.1f}", f"x{w['networks_per_minute'] / one:.2f}" if one else ""))
 for k, v, t in rows:
     print(f"{k:<52} {v:>16} {t}")
 PYEOF

@@ -393,3 +393,21 @@ def test_benchmarks_run_and_write_results_without_optuna(command, table, tmp_pat
     blob = json.loads(prefix.with_suffix(".json").read_text())
     assert blob["versions"]["optuna"] is not None  # installed here, only hidden from imports
     assert blob["versions"]["torch"]
+
+
+@pytest.mark.slow
+def test_bench_training_formats_and_worker_processes(capsys):
+    argv = ["bench", "training", "--n", "2", "--images", "64", "--batch-size", "32"]
+    assert main([*argv, "--workers", "2", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert set(r["formats"]) == {"float32 nchw", "float32 channels-last"}  # bfloat16: CUDA only
+    assert r["formats"]["float32 nchw"]["median_ratio"] == 1.0
+    assert r["trained_copy"] == {"channels": 8, "cells": 1} and r["settings"]["resolution"] == 16
+    w = r["workers"]["2"]
+    assert len(w["worker_seconds"]) == 2 and w["networks_per_minute"] > 0
+
+
+def test_bench_training_bad_protocol_is_one_line(capsys):
+    assert main(["bench", "training", "--protocol", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert "reduced-90k" in err and len(err.strip().splitlines()) == 1
