@@ -293,8 +293,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
             get_protocol(protocol)
         except KeyError as error:
             raise UsageError(f"--protocol: {error.args[0]}") from None
-        if args.n < 1 or args.images < 1 or any(w < 1 for w in args.workers):
-            raise UsageError("--n, --images and --workers must be >= 1")
+        if args.n < 1 or args.images < 1 or any(not 1 <= w <= args.n for w in args.workers):
+            raise UsageError(
+                f"--n and --images must be >= 1 and each --workers between 1 and --n ({args.n}), "
+                f"got --n {args.n} --images {args.images} --workers {args.workers}"
+            )
         result = run_training_bench(
             space=args.space,
             n=args.n,

@@ -2,8 +2,9 @@
 # The one prepared GPU run for the engine and speed targets: correctness on the GPU first, then
 # the engine against one training step, then end-to-end throughput; a short table last.
 #
-# Needs one CUDA GPU and PyTorch (+ numpy, scipy, pyyaml, tqdm); nothing is installed and nothing
-# is downloaded (this path does not import Optuna; data are synthetic). From the repository root:
+# Needs one CUDA GPU and PyTorch (+ numpy, scipy, pyyaml, tqdm; Optuna for section 5, which is
+# skipped without it); nothing is installed and nothing is downloaded (data are synthetic). From
+# the repository root:
 #
 #     OUT=results/speed bash tools/gpu_check.sh
 #
@@ -43,8 +44,8 @@ $PY -m ntknas.cli bench throughput --space nb201 --n "$NREF" --batch-size "$BATC
     --score log_cond --output "$OUT/gpu_throughput_nb201_b64_reference"
 
 echo "== 5. short training on the GPU: float32/bfloat16 x NCHW/channels-last, 1/2/4 processes at once"
-for space in nb201 nbmacro; do
-    $PY -m ntknas.cli bench training --space $space --n 12 --images 4096 --device "$DEVICE" \
+$PY -c "import optuna" 2>/dev/null && for space in nb201 nbmacro; do
+    $PY -m ntknas.cli bench training --space $space --n "${TRAIN_N:-12}" --images "${TRAIN_IMAGES:-4096}" --device "$DEVICE" \
         --workers 1 2 4 --output "$OUT/gpu_training_$space"
 done
 
