@@ -14,7 +14,7 @@ OUT=${OUT:-results/speed}
 PY=${PYTHON:-python3}
 N=${N:-500}
 NREF=${NREF:-50}         # cells for the per-architecture training-step reference
-DEVICE=${DEVICE:-cuda}      # DEVICE=cpu BATCH=4 N=3 REPEATS=1 SPACES=cnn: a quick smoke run
+DEVICE=${DEVICE:-cuda}      # DEVICE=cpu BATCH=4 N=3 REPEATS=1 SPACES=cnn TRAIN_N=4 TRAIN_IMAGES=64: a smoke run
 BATCH=${BATCH:-64}
 REPEATS=${REPEATS:-10}
 SPACES=${SPACES:-nb201,resnet,vit,cnn}
