@@ -137,6 +137,7 @@ def run_validate(
         config, space, scorer, n_archs or config.study.n_trials, strategy, ground_truth, target
     )
     workers = config.study.workers
+    data = _training_data(config, space, archs)  # checked before any worker starts
     with shared_storage(storage or config.study.storage, workers) as shared:
         study = _validation_study(name, shared, workers)
         start = time.perf_counter()
@@ -154,7 +155,9 @@ def run_validate(
         try:
             if others is not None:
                 torch.set_num_threads(threads_per_worker(workers))
-            _score_and_train(config, study, space, scorer, archs, name, kernel_evolution, log)
+            _score_and_train(
+                config, study, space, scorer, archs, name, kernel_evolution, log, data=data
+            )
         except BaseException:
             if others is not None:
                 others.terminate()
@@ -163,7 +166,16 @@ def run_validate(
             torch.set_num_threads(all_threads)
         if others is not None and report_exit_codes(others.join(), log):
             _score_and_train(
-                config, study, space, scorer, archs, name, kernel_evolution, log, announce=False
+                config,
+                study,
+                space,
+                scorer,
+                archs,
+                name,
+                kernel_evolution,
+                log,
+                data=data,
+                announce=False,
             )
         records = _records(study, space, scorer, archs, table)
     summary = _correlate(config, scorer, records, name, strategy, table, kernel_evolution)
@@ -173,6 +185,16 @@ def run_validate(
     _write(folder, records, summary)
     log(format_validate(summary))
     return summary
+
+
+def _training_data(config: Config, space: Any, archs: list[str]) -> tuple[Any, Any]:
+    """The training and test splits, once the trained copy is known to take them
+    (``ValueError`` naming the key otherwise, before anything is enqueued or trained)."""
+    t = config.train
+    train_data = load_dataset(t.data, split="train", data_dir=t.data_dir, synthetic_size=2000)
+    test_data = load_dataset(t.data, split="test", data_dir=t.data_dir, synthetic_size=500)
+    check_trained_copy(space, archs[0], train_data, t.options())
+    return train_data, test_data
 
 
 def _validation_study(name: str, storage: str | None, workers: int) -> optuna.Study:
@@ -236,6 +258,7 @@ def _score_and_train(
     kernel_evolution: bool,
     log: Any,
     *,
+    data: tuple[Any, Any] | None = None,
     announce: bool = True,
 ) -> None:
     """Score and briefly train every architecture the study has not trained yet, through the
@@ -245,10 +268,8 @@ def _score_and_train(
     (:func:`~ntknas.study.fail_stale`), none twice. Returns when no architecture is waiting or
     being trained by a live worker."""
     t = config.train
-    train_data = load_dataset(t.data, split="train", data_dir=t.data_dir, synthetic_size=2000)
-    test_data = load_dataset(t.data, split="test", data_dir=t.data_dir, synthetic_size=500)
+    train_data, test_data = data if data is not None else _training_data(config, space, archs)
     options = t.options()
-    check_trained_copy(space, archs[0], train_data, options)
     enqueue_for_training(study, space, archs, validate=name)
     trained = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
     if announce:

@@ -217,6 +217,7 @@ def _run_search(
         cache=cache,
     )
     if workers > 1:
+        parts.scorer.check_computes(parts.objectives)  # a bad scorer fails here, not in each worker
         threads = threads_per_worker(workers)
         others = Workers(
             workers - 1, screen_worker, (config, storage, name, config.study.n_trials), threads

@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import multiprocessing
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -42,8 +43,16 @@ def threads_per_worker(workers: int) -> int:
 
 
 def _enter(threads: int, target: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    """A worker's body: one line on stderr and exit status 1 on an error, no traceback."""
     torch.set_num_threads(threads)
-    target(*args)
+    try:
+        target(*args)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as error:  # noqa: BLE001 - reported in one line, survived by the others
+        message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        print(f"ntknas worker process: {type(error).__name__}: {message}", file=sys.stderr)
+        sys.exit(1)
 
 
 class Workers:

@@ -75,3 +75,13 @@ def test_validate_with_two_worker_processes_trains_each_network_once(tmp_path):
     hashes = collections.Counter(t.user_attrs["ntknas:hash"] for t in trials)
     assert len(hashes) == 6 and set(hashes.values()) == {1}  # none twice
     assert all(t.user_attrs.get(OWNER_ATTR) for t in trials)
+
+
+def test_validate_with_workers_checks_the_training_setup_before_any_worker_starts(tmp_path, capfd):
+    from ntknas.cli import main
+
+    argv = ["validate", "--output-dir", str(tmp_path), "--n", "2", "study.workers=2"]
+    argv += ["space.name=vit", "space.options={depth: [1, 1], dim: [32, 32]}"]
+    assert main([*argv, "scorer.batch_size=4", "train.resolution=16", "train.epochs=1"]) == 2
+    err = capfd.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "train.resolution" in err[0]  # one line: no worker process ran
