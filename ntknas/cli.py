@@ -154,13 +154,16 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from ntknas.study import screen
-    from ntknas.study._run import build_parts, open_study
+    from ntknas.study._run import build_parts, open_study, screen_in_workers
 
     config = _load_config(args)
     parts = build_parts(config)
     study = open_study(
-        config, args.storage, args.study_name, create=not args.join_only, workers=args.workers
+        config,
+        args.storage,
+        args.study_name,
+        create=not args.join_only,
+        workers=max(args.workers, config.study.workers),
     )
     n_trials = args.n_trials or int(study.user_attrs.get("ntknas:n_trials", config.study.n_trials))
     if n_trials < 1:
@@ -182,14 +185,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
             log_file.flush()
 
     try:
-        done = screen(
+        done = screen_in_workers(
+            config,
             study,
-            parts.space,
-            parts.scorer,
-            n_trials=n_trials,
+            parts,
+            args.storage,
+            args.study_name,
+            n_trials,
             objectives=study.user_attrs.get("ntknas:objectives", parts.objectives),
-            batch=config.study.batch,
-            budget=parts.budget,
             on_trial=on_trial,
         )
     finally:

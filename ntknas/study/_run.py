@@ -141,8 +141,10 @@ def run_search(
         return _run_search(config, shared, study_name, output_dir, progress, log)
 
 
-def screen_worker(config: Config, storage: str, name: str, n_trials: int) -> None:
-    """One extra screening process of ``run_search`` (``study.workers`` > 1)."""
+def screen_worker(
+    config: Config, storage: str, name: str, n_trials: int, objectives: list[str]
+) -> None:
+    """The body of one extra screening process (``study.workers`` > 1)."""
     parts = build_parts(config)
     study = open_study(config, storage, name, create=False, workers=config.study.workers)
     screen(
@@ -150,10 +152,58 @@ def screen_worker(config: Config, storage: str, name: str, n_trials: int) -> Non
         parts.space,
         parts.scorer,
         n_trials=n_trials,
-        objectives=parts.objectives,
+        objectives=objectives,
         batch=config.study.batch,
         budget=parts.budget,
     )
+
+
+def screen_in_workers(
+    config: Config,
+    study: optuna.Study,
+    parts: SearchParts,
+    storage: str | None,
+    name: str,
+    n_trials: int,
+    *,
+    objectives: list[str] | None = None,
+    progress: bool = False,
+    cache: ScoreCache | None = None,
+    on_trial: Any = None,
+    log: Any = print,
+) -> int:
+    """Screen ``study`` to ``n_trials`` here and, with ``study.workers`` > 1, in that many
+    processes in all (this one included; they split the threads). A worker that dies is
+    reported and its running trial retried here. Returns the trials finished here."""
+    objectives = list(objectives or parts.objectives)
+    options = dict(
+        n_trials=n_trials,
+        objectives=objectives,
+        batch=config.study.batch,
+        budget=parts.budget,
+        cache=cache,
+        on_trial=on_trial,
+    )
+    workers = config.study.workers
+    if workers <= 1:
+        return screen(study, parts.space, parts.scorer, progress=progress, **options)
+    parts.scorer.check_computes(objectives)  # a bad scorer fails here, not in each worker
+    threads = threads_per_worker(workers)
+    others = Workers(
+        workers - 1, screen_worker, (config, storage, name, n_trials, objectives), threads
+    )
+    all_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        done = screen(study, parts.space, parts.scorer, progress=progress, **options)
+    except BaseException:
+        others.terminate()
+        raise
+    finally:
+        torch.set_num_threads(all_threads)
+    if report_exit_codes(others.join(), log):  # a dead worker's trial: fail and retry it
+        done += screen(study, parts.space, parts.scorer, **options)
+    return done
 
 
 def _run_search(
@@ -209,32 +259,17 @@ def _run_search(
         enqueue_architectures(study, parts.space, config.study.enqueue)
     cache = ScoreCache()
     start = time.perf_counter()
-    screening = dict(
-        n_trials=config.study.n_trials,
-        objectives=parts.objectives,
-        batch=config.study.batch,
-        budget=parts.budget,
+    screen_in_workers(
+        config,
+        study,
+        parts,
+        storage,
+        name,
+        config.study.n_trials,
+        progress=progress,
         cache=cache,
+        log=log,
     )
-    if workers > 1:
-        parts.scorer.check_computes(parts.objectives)  # a bad scorer fails here, not in each worker
-        threads = threads_per_worker(workers)
-        others = Workers(
-            workers - 1, screen_worker, (config, storage, name, config.study.n_trials), threads
-        )
-        all_threads = torch.get_num_threads()
-        torch.set_num_threads(threads)
-        try:
-            screen(study, parts.space, parts.scorer, progress=progress, **screening)
-        except BaseException:
-            others.terminate()
-            raise
-        finally:
-            torch.set_num_threads(all_threads)
-        if report_exit_codes(others.join(), log):  # a dead worker's trial: fail and retry it
-            screen(study, parts.space, parts.scorer, **screening)
-    else:
-        screen(study, parts.space, parts.scorer, progress=progress, **screening)
     seconds = time.perf_counter() - start
     folder = Path(output_dir or config.output_dir) / name
     extra: dict[str, Any] = {

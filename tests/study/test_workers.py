@@ -85,3 +85,25 @@ def test_validate_with_workers_checks_the_training_setup_before_any_worker_start
     assert main([*argv, "scorer.batch_size=4", "train.resolution=16", "train.epochs=1"]) == 2
     err = capfd.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "train.resolution" in err[0]  # one line: no worker process ran
+
+
+@pytest.mark.slow
+def test_ntknas_worker_runs_study_workers_processes(tmp_path, capsys):
+    from ntknas.cli import main
+
+    storage = f"journal:{tmp_path / 'w.journal'}"
+    common = ["space.options={cells: 1}", "scorer.batch_size=4", "study.batch=1"]
+    assert (
+        main(["search", "--storage", storage, "--study-name", "s", "study.n_trials=0", *common])
+        == 0
+    )
+    argv = ["worker", "--storage", storage, "--study-name", "s", "--n-trials", "6", "--join-only"]
+    assert main([*argv, "study.workers=2", *common]) == 0
+    study = optuna.load_study(
+        study_name="s",
+        storage=optuna.storages.JournalStorage(
+            optuna.storages.journal.JournalFileBackend(str(tmp_path / "w.journal"))
+        ),
+    )
+    states = collections.Counter(t.state for t in study.get_trials())
+    assert states == {optuna.trial.TrialState.COMPLETE: 6}
