@@ -15,6 +15,7 @@ import torch.nn.functional as F
 import search_spaces
 from ntknas.allocator import allocator_state, describe_allocator, retain_freed_memory
 from ntknas.bench._memory import peak_memory
+from ntknas.bench._processes import timed_in_processes
 from ntknas.combined_scores import DEFAULT_SCORE
 from ntknas.ntk import tf32_disabled
 from ntknas.ntk._phases import record_phases
@@ -263,9 +264,6 @@ def run_throughput_workers(
     starts when every worker is warm and stops when the last one finishes, so
     ``archs_per_second`` is N / (slowest worker's time).
     """
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
     if workers < 1 or n < workers:
         raise ValueError(f"--workers must be between 1 and --n ({n}), got {workers}")
     threads = threads_per_worker or max(1, torch.get_num_threads() // workers)
@@ -284,18 +282,9 @@ def run_throughput_workers(
         bn=bn,
         score=score,
     )
-    context = multiprocessing.get_context("spawn")
-    with context.Manager() as manager:
-        barrier = manager.Barrier(workers + 1)
-        with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            futures = [
-                pool.submit(_worker_share, dict(options), share, threads, barrier)
-                for share in shares
-            ]
-            barrier.wait()
-            started = time.perf_counter()
-            parts = [f.result() for f in futures]
-            wall = time.perf_counter() - started
+    parts, wall = timed_in_processes(
+        _worker_share, [(dict(options), share, threads) for share in shares]
+    )
     return {
         "space": space,
         "score": score,

@@ -27,6 +27,7 @@ from typing import Any
 import torch
 
 import search_spaces
+from ntknas.bench._processes import timed_in_processes
 from ntknas.data import synthetic
 from ntknas.protocols import DEFAULT_PROTOCOL, get_protocol
 from ntknas.study import build_trained_model
@@ -154,22 +155,9 @@ def _worker(
 def _run_workers(
     count: int, space: str, archs: list[str], warmup: str, common: tuple
 ) -> dict[str, Any]:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
     threads = max(1, torch.get_num_threads() // count) if common[-1] == "cpu" else 1
-    context = multiprocessing.get_context("spawn")
-    with context.Manager() as manager:
-        barrier = manager.Barrier(count + 1)
-        with ProcessPoolExecutor(count, mp_context=context) as pool:
-            futures = [
-                pool.submit(_worker, space, archs[w::count], warmup, common, threads, barrier)
-                for w in range(count)
-            ]
-            barrier.wait()
-            start = time.perf_counter()
-            per_worker = [f.result() for f in futures]
-            wall = time.perf_counter() - start
+    shares = [(space, archs[w::count], warmup, common, threads) for w in range(count)]
+    per_worker, wall = timed_in_processes(_worker, shares)
     return {
         "threads_per_worker": threads,
         "seconds": wall,
