@@ -309,6 +309,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             device=args.device,
             workers=tuple(args.workers),
             batch_size=args.batch_size,
+            resolution=args.resolution,
         )
         return _emit(args, result, format_training_bench)
     if args.bench == "stability":
@@ -645,6 +646,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--n", type=int, default=8, help="networks")
     b.add_argument("--images", type=int, default=2048, help="generated images, one epoch")
     b.add_argument("--batch-size", type=int, default=None, help="default: the protocol's")
+    b.add_argument("--resolution", type=int, default=None, help="default: the protocol's")
     b.add_argument("--device", default="cpu")
     b.add_argument("--workers", type=int, nargs="*", default=[1, 2], help="process counts")
     b.add_argument("--output", default=None, help="write PREFIX.json and PREFIX.md")

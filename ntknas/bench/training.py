@@ -42,8 +42,12 @@ FORMATS = (
 )
 
 
-def _settings(protocol: str, space: str, batch_size: int | None) -> tuple[dict, dict]:
+def _settings(
+    protocol: str, space: str, batch_size: int | None, resolution: int | None
+) -> tuple[dict, dict]:
     settings = get_protocol(protocol).settings(space)
+    if resolution is not None:
+        settings["resolution"] = resolution
     copy = settings.pop("space_options")
     for key in ("subset", "epochs", "test_subset"):
         settings.pop(key)
@@ -89,6 +93,7 @@ def run_training_bench(
     device: str = "cpu",
     workers: tuple[int, ...] = (1, 2),
     batch_size: int | None = None,
+    resolution: int | None = None,
     seed: int = 0,
 ) -> dict[str, Any]:
     """Seconds per network by format, and networks per minute by number of worker processes.
@@ -98,8 +103,9 @@ def run_training_bench(
         protocol: whose trained copy, resolution, batch size and learning rate are used; each
             network trains one epoch of ``images`` generated images.
         workers: the process counts of the second part (empty: skip it).
+        batch_size, resolution: instead of the protocol's (a ViT takes only its own size).
     """
-    settings, copy = _settings(protocol, space, batch_size)
+    settings, copy = _settings(protocol, space, batch_size, resolution)
     sp = search_spaces.create_search_space(space)
     archs = [s.arch for s in sp.sample_distinct(n + 1, seed)]
     warmup, archs = archs[0], archs[1:]
