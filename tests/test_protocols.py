@@ -45,3 +45,8 @@ def test_quoted_agreement_is_the_committed_measurement():
             quoted += 1
     assert quoted >= 6
     assert DEFAULT_PROTOCOL in PROTOCOLS and PROTOCOLS[DEFAULT_PROTOCOL].agreement
+
+
+def test_the_default_is_the_one_the_committed_rule_chose():
+    """One default in two places (the code and the measurement's summary) cannot drift apart."""
+    assert DEFAULT_PROTOCOL == json.loads(MEASURED.read_text())["default"]
