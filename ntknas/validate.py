@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-import torch
 from optuna.trial import TrialState
 
 import search_spaces
@@ -34,7 +33,7 @@ from ntknas.study._objective import score_row
 from ntknas.study._run import build_parts
 from ntknas.study._storage import create_storage
 from ntknas.study._train import check_trained_copy, enqueue_for_training, make_train_objective
-from ntknas.study._workers import Workers, report_exit_codes, shared_storage, threads_per_worker
+from ntknas.study._workers import alongside_workers, shared_storage
 
 #: Seconds a validation worker waits for the others before checking for a dead one's trials.
 WAIT_SECONDS = 2.0
@@ -141,42 +140,17 @@ def run_validate(
     with shared_storage(storage or config.study.storage, workers) as shared:
         study = _validation_study(name, shared, workers)
         start = time.perf_counter()
-        others = None
         if workers > 1:
-            threads = threads_per_worker(workers)
-            others = Workers(
-                workers - 1,
-                validate_worker,
-                (config, shared, name, archs, kernel_evolution),
-                threads,
-            )
-            log(f"{workers} worker processes train the networks ({threads} threads each)")
-        all_threads = torch.get_num_threads()
-        try:
-            if others is not None:
-                torch.set_num_threads(threads_per_worker(workers))
-            _score_and_train(
-                config, study, space, scorer, archs, name, kernel_evolution, log, data=data
-            )
-        except BaseException:
-            if others is not None:
-                others.terminate()
-            raise
-        finally:
-            torch.set_num_threads(all_threads)
-        if others is not None and report_exit_codes(others.join(), log):
-            _score_and_train(
-                config,
-                study,
-                space,
-                scorer,
-                archs,
-                name,
-                kernel_evolution,
-                log,
-                data=data,
-                announce=False,
-            )
+            log(f"{workers} worker processes train the networks")
+        train = (config, study, space, scorer, archs, name, kernel_evolution, log)
+        alongside_workers(
+            workers,
+            validate_worker,
+            (config, shared, name, archs, kernel_evolution),
+            lambda: _score_and_train(*train, data=data),
+            lambda: _score_and_train(*train, data=data, announce=False),  # a dead worker's
+            log,
+        )
         records = _records(study, space, scorer, archs, table)
     summary = _correlate(config, scorer, records, name, strategy, table, kernel_evolution)
     summary["n_requested"] = len(archs)

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-import torch
 
 import search_spaces
 from ntknas.combined_scores import list_scores
@@ -22,7 +21,7 @@ from ntknas.study._report import write_results
 from ntknas.study._samplers import create_sampler
 from ntknas.study._screen import screen
 from ntknas.study._storage import StorageError, create_storage
-from ntknas.study._workers import Workers, report_exit_codes, shared_storage, threads_per_worker
+from ntknas.study._workers import alongside_workers, shared_storage
 from search_spaces import SearchSpace
 
 
@@ -174,7 +173,8 @@ def screen_in_workers(
 ) -> int:
     """Screen ``study`` to ``n_trials`` here and, with ``study.workers`` > 1, in that many
     processes in all (this one included; they split the threads). A worker that dies is
-    reported and its running trial retried here. Returns the trials finished here."""
+    reported and its running trial retried here. Returns the trials this process finished in
+    its first pass."""
     objectives = list(objectives or parts.objectives)
     options = dict(
         n_trials=n_trials,
@@ -184,26 +184,16 @@ def screen_in_workers(
         cache=cache,
         on_trial=on_trial,
     )
-    workers = config.study.workers
-    if workers <= 1:
-        return screen(study, parts.space, parts.scorer, progress=progress, **options)
-    parts.scorer.check_computes(objectives)  # a bad scorer fails here, not in each worker
-    threads = threads_per_worker(workers)
-    others = Workers(
-        workers - 1, screen_worker, (config, storage, name, n_trials, objectives), threads
+    if config.study.workers > 1:
+        parts.scorer.check_computes(objectives)  # a bad scorer fails here, not in each worker
+    return alongside_workers(
+        config.study.workers,
+        screen_worker,
+        (config, storage, name, n_trials, objectives),
+        lambda: screen(study, parts.space, parts.scorer, progress=progress, **options),
+        lambda: screen(study, parts.space, parts.scorer, **options),  # a dead worker's trial
+        log,
     )
-    all_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        done = screen(study, parts.space, parts.scorer, progress=progress, **options)
-    except BaseException:
-        others.terminate()
-        raise
-    finally:
-        torch.set_num_threads(all_threads)
-    if report_exit_codes(others.join(), log):  # a dead worker's trial: fail and retry it
-        done += screen(study, parts.space, parts.scorer, **options)
-    return done
 
 
 def _run_search(

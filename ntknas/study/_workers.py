@@ -20,9 +20,11 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
+
+T = TypeVar("T")
 
 
 @contextmanager
@@ -96,3 +98,34 @@ def report_exit_codes(codes: list[int], log: Callable[..., Any] = print) -> int:
             "is failed and retried"
         )
     return len(bad)
+
+
+def alongside_workers(
+    workers: int,
+    target: Callable[..., Any],
+    args: tuple[Any, ...],
+    here: Callable[[], T],
+    retry: Callable[[], Any],
+    log: Callable[..., Any] = print,
+) -> T:
+    """Run ``here()`` in this process while ``workers - 1`` spawned processes run
+    ``target(*args)``, the threads split between all of them (just ``here()`` when
+    ``workers`` <= 1). On an error here the others are stopped; afterwards they are joined, and
+    when one did not exit cleanly it is reported and ``retry()`` runs here (its running trial is
+    failed and retried). Returns what ``here()`` returned."""
+    if workers <= 1:
+        return here()
+    threads = threads_per_worker(workers)
+    others = Workers(workers - 1, target, args, threads)
+    all_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        result = here()
+    except BaseException:
+        others.terminate()
+        raise
+    finally:
+        torch.set_num_threads(all_threads)
+    if report_exit_codes(others.join(), log):
+        retry()
+    return result
