@@ -287,6 +287,26 @@ def cmd_bench(args: argparse.Namespace) -> int:
             plot_prefix=args.output,
         )
         return _emit(args, result, format_theory)
+    if args.bench == "memory-format":
+        from ntknas.bench.memory_format import format_memory_format, run_memory_format
+        from ntknas.combined_scores import DEFAULT_SCORE
+        from ntknas.objectives import get_objective
+
+        if args.n < 1 or args.repeats < 1:
+            raise UsageError(f"--n and --repeats must be >= 1, got {args.n} and {args.repeats}")
+        score = args.score or DEFAULT_SCORE
+        get_objective(score)  # an unknown name: one line, exit 2, before any scoring
+        result = run_memory_format(
+            space=args.space,
+            n=args.n,
+            batch_size=args.batch_size,
+            data=args.data,
+            seed=args.seed,
+            score=score,
+            repeats=args.repeats,
+            device=args.device,
+        )
+        return _emit(args, result, format_memory_format)
     if args.bench == "training":
         from ntknas.bench.training import format_training_bench, run_training_bench
         from ntknas.protocols import DEFAULT_PROTOCOL, get_protocol
@@ -634,6 +654,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="CPU: N worker processes splitting the cores and the architectures",
     )
+    b.add_argument("--output", default=None, help="write PREFIX.json and PREFIX.md")
+    b.add_argument("--json", action="store_true")
+    b = bench.add_parser(
+        "memory-format", help="the probe passes in NCHW and channels-last, side by side"
+    )
+    b.add_argument("--space", default="nb201")
+    b.add_argument("--n", type=int, default=20)
+    b.add_argument("--batch-size", type=int, default=64)
+    b.add_argument("--device", default="cpu")
+    b.add_argument("--data", default="synthetic")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--score", default=None, help="default: the package's default score")
+    b.add_argument("--repeats", type=int, default=2, help="runs per layout; the best counts")
     b.add_argument("--output", default=None, help="write PREFIX.json and PREFIX.md")
     b.add_argument("--json", action="store_true")
     b = bench.add_parser(

@@ -70,6 +70,9 @@ class ScorerConfig:
     device: str = "cpu"
     heldout: int | None = None  # None: batch_size when an objective needs kernel regression
     proxies: bool | None = None  # None: on when an objective needs a proxy
+    channels_last: bool | None = (
+        None  # probe passes in NHWC (None: on CPU, where it measured faster)
+    )
 
 
 @dataclass

@@ -48,6 +48,10 @@ def test_overrides():
             {"study": {"budget": {"max_params": 1.5}}},
             r"key 'study.budget.max_params' must be int or null",
         ),
+        (
+            {"scorer": {"channels_last": "yes"}},
+            r"key 'scorer.channels_last' must be bool or null, got str",
+        ),
         ({"colour": 1}, r"unknown key 'colour'"),
         ({"study": [1, 2]}, r"study must be a mapping"),
     ],

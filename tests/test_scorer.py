@@ -163,3 +163,10 @@ def test_the_default_scorer_computes_the_default_score_and_the_objective_is_name
     assert len(values) >= 2
     assert values[0] == 0.0  # the first architecture, ranked among one
     assert all(v <= 0.0 for v in values[1:])
+
+
+def test_channels_last_is_on_by_default_on_the_cpu_and_checked():
+    assert NTKScorer().channels_last is True
+    assert NTKScorer(channels_last=False).channels_last is False
+    with pytest.raises(ValueError, match="channels_last must be True, False or None"):
+        NTKScorer(channels_last="yes")

@@ -4,7 +4,7 @@ statistics recorded), its logits, and BatchNorm with recorded statistics as cons
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -46,6 +46,40 @@ def _preserved(model: nn.Module, *, batchnorm_train: bool = True) -> Any:
 #: BatchNorm module name → the (mean, variance) of each batch it normalized in a train-mode
 #: forward, one pair per call (a module may be called more than once).
 BatchStatistics = RecordedStatistics
+
+
+def uses_channels_last(model: nn.Module, x: torch.Tensor) -> bool:
+    """Whether a probe pass of ``model`` on ``x`` is one channels-last can speed up: a batch of
+    images (N, C, H, W) and at least one 2-d convolution."""
+    return x.dim() == 4 and any(isinstance(m, nn.Conv2d) for m in model.modules())
+
+
+@contextlib.contextmanager
+def channels_last_pass(model: nn.Module, x: torch.Tensor, enabled: bool) -> Iterator[torch.Tensor]:
+    """Run the block with ``model``'s 4-d weights and the images ``x`` in channels-last (NHWC)
+    memory format, when ``enabled`` and :func:`uses_channels_last`; yields the images to use.
+
+    The same numbers in another layout: on CPU oneDNN's NHWC convolutions (measured 0.88× the
+    time of a NAS-Bench-201 cell's probe pass, 0.77× a NAS-Bench-Macro network's; results/speed/).
+    The weights are put back in the contiguous format afterwards, so the caller's model is
+    unchanged (its values are copied between layouts, never recomputed).
+
+    Example:
+        >>> net = nn.Sequential(nn.Conv2d(3, 4, 3))
+        >>> with channels_last_pass(net, torch.ones(2, 3, 5, 5), True) as x:
+        ...     x.is_contiguous(memory_format=torch.channels_last)
+        True
+        >>> net[0].weight.is_contiguous()
+        True
+    """
+    if not enabled or not uses_channels_last(model, x):
+        yield x
+        return
+    model.to(memory_format=torch.channels_last)
+    try:
+        yield x.contiguous(memory_format=torch.channels_last)
+    finally:
+        model.to(memory_format=torch.contiguous_format)
 
 
 def _rectifier_pass(

@@ -19,6 +19,7 @@ from ntknas.proxies._pass import (
     BatchStatistics,
     _preserved,
     _rectifier_pass,
+    channels_last_pass,
 )
 from ntknas.proxies.activation import _add_agreement, naswot_from_kernel
 
@@ -309,6 +310,7 @@ def probe_signals(
     output: OutputSelector = None,
     keep_logits: list[torch.Tensor] | None = None,
     signals: Collection[str] | None = None,
+    channels_last: bool = False,
 ) -> dict[str, float]:
     """``naswot``, the feature and the backward decorrelations of one probe batch.
 
@@ -317,6 +319,9 @@ def probe_signals(
     a forward and backward of the first ``samples`` images only. ``seconds``: filled with the
     time of each part (``naswot``: the forward; ``backward_decorrelation``). ``signals``: the
     names to compute (None: all five); the backward runs only when a backward signal is asked.
+    ``channels_last``: run both passes in channels-last memory format
+    (:func:`ntknas.proxies._pass.channels_last_pass`; the same signals up to float32 rounding,
+    faster on CPU); the model is handed back in the contiguous format.
 
     Example:
         >>> net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten())
@@ -327,28 +332,29 @@ def probe_signals(
     started = time.perf_counter()
     statistics: BatchStatistics = {}
     wanted = set(probe_signal_names()) if signals is None else set(signals)
-    values = rectifier_signals(
-        model,
-        x,
-        samples,
-        statistics=statistics,
-        output=output,
-        keep_logits=keep_logits,
-        signals=wanted,
-    )
-    middle = time.perf_counter()
-    if wanted & _backward_signals():
-        values.update(
-            backward_signals(
-                model,
-                x,
-                bn=bn,
-                samples=samples,
-                statistics=statistics,
-                output=output,
-                signals=wanted,
-            )
+    with channels_last_pass(model, x, channels_last) as x:
+        values = rectifier_signals(
+            model,
+            x,
+            samples,
+            statistics=statistics,
+            output=output,
+            keep_logits=keep_logits,
+            signals=wanted,
         )
+        middle = time.perf_counter()
+        if wanted & _backward_signals():
+            values.update(
+                backward_signals(
+                    model,
+                    x,
+                    bn=bn,
+                    samples=samples,
+                    statistics=statistics,
+                    output=output,
+                    signals=wanted,
+                )
+            )
     if seconds is not None:
         seconds["naswot"] = middle - started
         seconds["backward_decorrelation"] = time.perf_counter() - middle

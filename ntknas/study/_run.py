@@ -55,6 +55,7 @@ def build_parts(config: Config) -> SearchParts:
         heldout=heldout,
         proxies=proxies,
         needs=list(config.study.objectives),  # the kernel pass only when an objective reads it
+        channels_last=s.channels_last,
     )
     budget = Budget(config.study.budget.max_params, config.study.budget.max_flops)
     return SearchParts(space, scorer, list(config.study.objectives), budget)

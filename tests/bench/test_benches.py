@@ -411,3 +411,19 @@ def test_bench_training_bad_protocol_is_one_line(capsys):
     assert main(["bench", "training", "--protocol", "nope"]) == 2
     err = capsys.readouterr().err
     assert "reduced-90k" in err and len(err.strip().splitlines()) == 1
+
+
+def test_memory_format_bench_times_both_layouts_and_agrees(tmp_path, capsys):
+    prefix = tmp_path / "mf"
+    argv = ["bench", "memory-format", "--n", "2", "--batch-size", "4", "--repeats", "1"]
+    assert main([*argv, "--output", str(prefix)]) == 0
+    out = json.loads(prefix.with_suffix(".json").read_text())
+    assert out["n"] == 2 and len(out["time_ratios"]) == 2
+    assert all(len(v) == 2 and min(v) > 0 for v in out["seconds"].values())
+    assert out["signals"] and out["max_relative_difference"] < 1e-2  # float32 rounding only
+    assert "channels_last / contiguous" in prefix.with_suffix(".md").read_text()
+    capsys.readouterr()
+    code = main(["bench", "memory-format", "--score", "no-such-score"])
+    captured = capsys.readouterr()
+    assert code == 2 and "no-such-score" in captured.err and "Traceback" not in captured.err
+    assert main(["bench", "memory-format", "--n", "0"]) == 2
