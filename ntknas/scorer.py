@@ -158,7 +158,7 @@ class NTKScorer:
             ``kernel_alignment`` (label alignment of the probe kernel).
         channels_last: run the probe passes (not the kernel pass) with the network's 4-d weights
             and the images in channels-last memory format: the same signals up to float32
-            rounding, measured faster on CPU (results/speed/channels_last_cpu.md). None: on
+            rounding, measured faster on CPU (results/speed/README.md, "Probe passes"). None: on
             when the device is the CPU.
 
     Example:

@@ -87,10 +87,37 @@ def pass_modes(
             m.training = flag
 
 
+#: The forwards known to put each train-mode call's batch statistics into the running buffers.
+_UPDATING_FORWARDS = (nn.modules.batchnorm._BatchNorm.forward, nn.SyncBatchNorm.forward)
+
+
+def _reads_running_buffers(m: nn.Module) -> bool:
+    """Whether a call of ``m`` can report its batch statistics through its running buffers
+    (train mode, tracked running statistics, an exponential momentum, and the forward of
+    PyTorch's own BatchNorm, which updates them: not a patched or overridden one)."""
+    return (
+        m.training
+        and m.track_running_stats
+        and type(m).forward in _UPDATING_FORWARDS
+        and "forward" not in vars(m)
+        and isinstance(m.momentum, (int, float))
+        and not isinstance(m.momentum, bool)
+        and m.running_mean is not None
+        and m.running_var is not None
+    )
+
+
 @contextlib.contextmanager
 def recorded_statistics(model: nn.Module) -> Iterator[RecordedStatistics]:
     """Record the batch statistics every BatchNorm computes from its input in the forwards run
     inside the block (run them in train mode), by module name, one entry per call.
+
+    Each call's statistics are read from the module's own normalization: for the call, its
+    momentum is 1, so its running buffers receive exactly this batch's mean and unbiased
+    variance, which are read and then replaced by the update the call would have made with its
+    own momentum (a second pass over the input just for its statistics was ~14 % of a probe
+    forward on CPU). Modules this cannot serve (eval mode, no running statistics, cumulative
+    momentum) are measured from their input instead (:func:`batch_statistics`).
 
     Example:
         >>> net = nn.Sequential(nn.Conv2d(3, 4, 1), nn.BatchNorm2d(4))
@@ -101,17 +128,58 @@ def recorded_statistics(model: nn.Module) -> Iterator[RecordedStatistics]:
     """
     stats: RecordedStatistics = {}
     handles = []
+    pending: dict[nn.Module, list[tuple[float, torch.Tensor, torch.Tensor]]] = {}
     for name, m in batchnorms(model).items():
+        saved = pending.setdefault(m, [])
 
-        def record(_m: nn.Module, inputs: tuple[torch.Tensor, ...], _name: str = name) -> None:
-            stats.setdefault(_name, []).append(batch_statistics(inputs[0]))
+        def before(
+            module: nn.Module, inputs: tuple[torch.Tensor, ...], _name: str = name, _saved=saved
+        ) -> None:
+            if not _reads_running_buffers(module):
+                stats.setdefault(_name, []).append(batch_statistics(inputs[0]))
+                return
+            old = (module.momentum, module.running_mean.clone(), module.running_var.clone())
+            _saved.append(old)
+            module.momentum = 1.0
+            with torch.no_grad():  # momentum 1 and zeros: the buffers become exactly the batch's
+                module.running_mean.zero_()
+                module.running_var.zero_()
 
-        handles.append(m.register_forward_pre_hook(record))
+        def after(
+            module: nn.Module,
+            inputs: tuple[torch.Tensor, ...],
+            _output: torch.Tensor,
+            _name: str = name,
+            _saved=saved,
+        ) -> None:
+            if not _saved:
+                return
+            momentum, old_mean, old_var = _saved.pop()
+            module.momentum = momentum
+            x = inputs[0]
+            n = x.numel() // x.shape[1]
+            with torch.no_grad():
+                mean = module.running_mean.clone()
+                unbiased = module.running_var.clone()
+                # the running buffers hold var · n / (n − 1); the call normalized with var
+                stats.setdefault(_name, []).append((mean, unbiased * ((n - 1) / n)))
+                module.running_mean.copy_(old_mean.mul_(1 - momentum).add_(mean, alpha=momentum))
+                module.running_var.copy_(old_var.mul_(1 - momentum).add_(unbiased, alpha=momentum))
+
+        handles.append(m.register_forward_pre_hook(before))
+        handles.append(m.register_forward_hook(after))
     try:
         yield stats
     finally:
         for h in handles:
             h.remove()
+        for m, calls in pending.items():  # a forward that raised midway: the module as it was
+            if calls:
+                momentum, old_mean, old_var = calls[0]
+                m.momentum = momentum
+                with torch.no_grad():
+                    m.running_mean.copy_(old_mean)
+                    m.running_var.copy_(old_var)
 
 
 def this_batch(

@@ -59,8 +59,8 @@ def channels_last_pass(model: nn.Module, x: torch.Tensor, enabled: bool) -> Iter
     """Run the block with ``model``'s 4-d weights and the images ``x`` in channels-last (NHWC)
     memory format, when ``enabled`` and :func:`uses_channels_last`; yields the images to use.
 
-    The same numbers in another layout: on CPU oneDNN's NHWC convolutions (measured 0.88× the
-    time of a NAS-Bench-201 cell's probe pass, 0.77× a NAS-Bench-Macro network's; results/speed/).
+    The same numbers in another layout: on CPU oneDNN's NHWC convolutions (measured 0.875× the
+    time of a NAS-Bench-201 cell's probe passes, 0.79× a NAS-Bench-Macro network's; results/speed/).
     The weights are put back in the contiguous format afterwards, so the caller's model is
     unchanged (its values are copied between layouts, never recomputed).
 

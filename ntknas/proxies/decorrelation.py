@@ -41,11 +41,15 @@ def _mean_min_correlation_eig(feats: torch.Tensor) -> float:
     (zero rows and columns: λmin = 0), and λmin within rounding of 0 counts as 0."""
     feats = feats.to(torch.float64)
     centered = feats - feats.mean(dim=-1, keepdim=True)
-    norms = centered.norm(dim=-1, keepdim=True)
-    unit = torch.where(norms > 0, centered / norms.clamp_min(1e-300), torch.zeros_like(centered))
+    # The Gram matrix of the centred rows, normalized afterwards (k×k): the same correlation as
+    # normalizing each row first, without a division over every observation (that was ~40 % of
+    # the group signals' time on CPU).
+    gram = centered @ centered.transpose(-1, -2)
+    scale = gram.diagonal(dim1=-2, dim2=-1).sqrt()
+    inverse = torch.where(scale > 0, 1.0 / scale, torch.zeros_like(scale))
     # The small eigenproblems go to the host: on a GPU each batched float64 eigvalsh is a
     # solver launch plus a wait (30 % of a scored NB201 cell on an H200), on the host ~µs.
-    corr = (unit @ unit.transpose(-1, -2)).cpu()
+    corr = (gram * inverse.unsqueeze(-1) * inverse.unsqueeze(-2)).cpu()
     smallest = torch.linalg.eigvalsh(corr)[..., 0]
     # Linearly dependent rows have λmin = 0 exactly; in float64 it comes out as rounding noise
     # of either sign (|λ| ≲ D·ε). Count that as 0, so dependence always scores 0.

@@ -84,3 +84,61 @@ def test_buffers_source_matches_eval_mode_and_forward_is_restored():
         with constant_statistics(net, from_buffers(buffers)):
             raise RuntimeError("inside")
     assert "forward" not in vars(net.norm)
+
+
+class _NoRunningUpdate(nn.BatchNorm2d):
+    """A BatchNorm subclass whose forward never touches its running buffers."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: nn.BatchNorm2d(3),  # read from its running buffers
+        lambda: nn.BatchNorm2d(3, momentum=None),  # cumulative average: measured from the input
+        lambda: nn.BatchNorm2d(3, track_running_stats=False),
+        lambda: _NoRunningUpdate(3),
+    ],
+    ids=["momentum", "cumulative", "untracked", "overridden-forward"],
+)
+def test_recorded_statistics_are_the_batch_statistics_and_leave_the_update_as_it_was(make):
+    torch.manual_seed(0)
+    norm = make()
+    if norm.running_mean is not None:
+        with torch.no_grad():
+            norm.running_mean.uniform_(-1, 1)
+            norm.running_var.uniform_(0.5, 2)
+    twin = make()
+    twin.load_state_dict(norm.state_dict())
+    x = torch.randn(4, 3, 5, 5) * 3 + 2
+    with recorded_statistics(norm) as stats:
+        norm.train()(x)
+        norm(x[:2])
+    twin.train()(x)
+    twin(x[:2])
+    for (mean, var), batch in zip(stats[""], (x, x[:2]), strict=True):
+        torch.testing.assert_close(mean, batch.mean((0, 2, 3)), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(var, batch.var((0, 2, 3), unbiased=False), rtol=1e-5, atol=1e-6)
+    for name, buffer in twin.named_buffers():  # the running update, as without recording
+        torch.testing.assert_close(dict(norm.named_buffers())[name], buffer, rtol=1e-6, atol=1e-7)
+    assert norm.momentum == twin.momentum
+
+
+def test_recorded_statistics_put_the_module_back_when_the_forward_raises():
+    norm = nn.BatchNorm2d(3)
+    before = {name: b.clone() for name, b in norm.named_buffers()}
+
+    def fail(*_args: object) -> None:
+        raise RuntimeError("inside the forward")
+
+    handle = norm.register_forward_hook(fail)
+    with pytest.raises(RuntimeError, match="inside the forward"):
+        with recorded_statistics(norm):
+            norm.train()(torch.randn(4, 3, 2, 2))
+    handle.remove()
+    assert norm.momentum == 0.1
+    for name, buffer in norm.named_buffers():
+        if name != "num_batches_tracked":
+            torch.testing.assert_close(buffer, before[name], rtol=0, atol=0)
