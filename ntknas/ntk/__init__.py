@@ -12,6 +12,7 @@ from ntknas.ntk._batchnorm import (
 )
 from ntknas.ntk._engine import contract_full, empirical_ntk, layerwise_ntk, resolve_implementation
 from ntknas.ntk._hooks import hooks_support
+from ntknas.ntk._layout import weights_in_layout
 from ntknas.ntk._options import (
     BN_MODES,
     IMPLEMENTATIONS,
@@ -49,4 +50,5 @@ __all__ = [
     "resolve_implementation",
     "select_parameters",
     "tf32_disabled",
+    "weights_in_layout",
 ]

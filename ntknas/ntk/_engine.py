@@ -28,6 +28,7 @@ from ntknas.ntk._jacobians import (
     _jacobian_func,
     _jacobian_reference,
 )
+from ntknas.ntk._layout import weights_in_layout
 from ntknas.ntk._options import (
     _DEFAULT_MEMORY_BUDGET,
     IMPLEMENTATIONS,
@@ -298,7 +299,8 @@ def _ntk(model: nn.Module, x: torch.Tensor, options: NTKOptions, *, by_layer: bo
         by_layer=by_layer,
         output=o.output,
     )
-    with tf32_disabled(o.allow_tf32):
+    x = x.contiguous()
+    with tf32_disabled(o.allow_tf32), weights_in_layout(model, torch.contiguous_format):
         if o.repeats == 1:
             return _kernel_once(model, x, **once)
         work = copy.deepcopy(model)

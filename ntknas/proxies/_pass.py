@@ -16,6 +16,7 @@ from ntknas.ntk import (
     logits_of,
     pass_modes,
     recorded_statistics,
+    weights_in_layout,
 )
 
 #: Activations whose input sign defines the on/off pattern.
@@ -61,8 +62,8 @@ def channels_last_pass(model: nn.Module, x: torch.Tensor, enabled: bool) -> Iter
 
     The same numbers in another layout: on CPU oneDNN's NHWC convolutions (measured 0.875× the
     time of a NAS-Bench-201 cell's probe passes, 0.79× a NAS-Bench-Macro network's; results/speed/).
-    The weights are put back in the contiguous format afterwards, so the caller's model is
-    unchanged (its values are copied between layouts, never recomputed).
+    Each weight is put back in the layout it had afterwards, so the caller's model is unchanged
+    (its values are copied between layouts, never recomputed).
 
     Example:
         >>> net = nn.Sequential(nn.Conv2d(3, 4, 3))
@@ -75,11 +76,8 @@ def channels_last_pass(model: nn.Module, x: torch.Tensor, enabled: bool) -> Iter
     if not enabled or not uses_channels_last(model, x):
         yield x
         return
-    model.to(memory_format=torch.channels_last)
-    try:
+    with weights_in_layout(model, torch.channels_last):
         yield x.contiguous(memory_format=torch.channels_last)
-    finally:
-        model.to(memory_format=torch.contiguous_format)
 
 
 def _rectifier_pass(

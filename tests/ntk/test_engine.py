@@ -8,8 +8,9 @@ import torch
 from torch import nn
 
 from ntknas import empirical_ntk, layerwise_ntk
-from ntknas.ntk import BN_MODES, KERNELS, contract_full, hooks_support
+from ntknas.ntk import BN_MODES, KERNELS, contract_full, hooks_support, weights_in_layout
 from ntknas.ntk import _hooks as hooks_module
+from search_spaces import create_search_space
 from tests.conftest import INPUTS, MODELS
 
 VECTORIZED = ("func", "hooks", "autograd")
@@ -400,3 +401,44 @@ def test_hooks_convolution_paths_match_the_reference(monkeypatch, path, kernel, 
     got = hooks_kernel_without_fallback(model, x, kernel=kernel, bn=bn)
     assert rel_err(got, reference(model, x, kernel=kernel, bn=bn)) <= 1e-5
     assert len(used) == (4 if path == "windows" else 0) * (1 if kernel == "sum" else 3)
+
+
+@pytest.mark.parametrize("implementation", ("hooks", "func"))
+def test_a_channels_last_model_gets_the_kernel_of_its_nchw_copy(implementation):
+    """The kernel pass runs NCHW whatever the caller's layout, so one network has one kernel:
+    before, this NAS-Bench-Macro network's hooks kernel differed by 1e-4 (relative) between
+    its NCHW and channels-last copies on this batch (each about as far from float64: the
+    frozen BatchNorm makes this kernel sensitive to float32 rounding in either layout). The
+    caller's weights come back in their own layout."""
+    space = create_search_space("nbmacro")
+    torch.manual_seed(0)
+    model = space.build("12011100", num_classes=10)
+    x = torch.randn(8, *space.input_shape, generator=torch.Generator().manual_seed(1))
+    expected = empirical_ntk(model, x, implementation=implementation)
+    nhwc = copy.deepcopy(model).to(memory_format=torch.channels_last)
+    strides = {name: p.stride() for name, p in nhwc.named_parameters()}
+    got = empirical_ntk(
+        nhwc, x.contiguous(memory_format=torch.channels_last), implementation=implementation
+    )
+    assert rel_err(got, expected) <= 1e-6
+    assert {name: p.stride() for name, p in nhwc.named_parameters()} == strides
+    for p, q in zip(nhwc.parameters(), model.parameters(), strict=True):
+        assert torch.equal(p, q)
+
+
+def test_weights_in_layout_goes_by_strides_and_restores_each_tensor():
+    conv = nn.Conv2d(4, 6, 1)  # a 1×1 weight is "contiguous" in both layouts; its strides differ
+    conv.weight.data = conv.weight.data.clone(memory_format=torch.channels_last)
+    wide = nn.Conv2d(6, 2, 3)
+    net = nn.Sequential(conv, wide)
+    values = [p.clone() for p in net.parameters()]
+    with weights_in_layout(net, torch.contiguous_format):
+        assert conv.weight.stride() == (4, 1, 1, 1)
+        assert wide.weight.stride() == (54, 9, 3, 1)  # already NCHW: untouched
+    assert conv.weight.stride() == (4, 1, 4, 4)
+    with pytest.raises(RuntimeError, match="boom"), weights_in_layout(net, torch.channels_last):
+        assert wide.weight.is_contiguous(memory_format=torch.channels_last)
+        raise RuntimeError("boom")
+    assert wide.weight.stride() == (54, 9, 3, 1) and conv.weight.stride() == (4, 1, 4, 4)
+    for p, v in zip(net.parameters(), values, strict=True):
+        assert torch.equal(p, v)
