@@ -308,5 +308,5 @@ def test_readme_validate_configs_run_with_their_protocol(tmp_path, capsys, name)
         argv += ["space.options={cells: 1}"]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "training protocol 'reduced-180k' with changed settings" in out
+    assert "training protocol 'reduced-350k' with changed settings" in out
     assert json.loads((tmp_path / name / "correlations.json").read_text())["n"] == 2
