@@ -374,6 +374,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             ground_truth=args.ground_truth,
             target=args.target,
             n=args.n,
+            skip=args.skip,
             part=args.part,
             seed=args.seed,
             data=args.data,
@@ -590,6 +591,13 @@ def build_parser() -> argparse.ArgumentParser:
         b.add_argument(
             "--shard",
             help="I/K: score every K-th architecture from the I-th (parallel processes, one cache)",
+        )
+        b.add_argument(
+            "--skip",
+            type=int,
+            default=0,
+            help="drop the first SKIP architectures of the seeded sample (rows a seeded --n SKIP "
+            "run used): fresh rows for a rule chosen after that run",
         )
         b.add_argument(
             "--part",

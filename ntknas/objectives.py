@@ -110,6 +110,17 @@ _SIGNALS: dict[str, Objective] = {
             "proxy",
             "as backward_decorrelation, over random groups of 8 channels (any width)",
         ),
+        *(
+            _declare(
+                f"{factor}_group{size}_decorrelation",
+                "maximize",
+                requires,
+                "proxy",
+                f"as {factor}_group_decorrelation, over random groups of {size} channels",
+            )
+            for size in (16, 32)
+            for factor, requires in (("feature", _FORWARD), ("backward", _BACKWARD))
+        ),
         _declare(
             "kernel_alignment",
             "maximize",

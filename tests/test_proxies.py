@@ -23,6 +23,7 @@ from ntknas.proxies import (
     rectifier_signals,
 )
 from ntknas.proxies._pass import channels_last_pass
+from ntknas.proxies.decorrelation import GROUP_SIZES
 from ntknas.theory import kernel_ridge
 from search_spaces import create_search_space, list_search_spaces
 from tests.conftest import SmallCNN
@@ -303,9 +304,13 @@ def test_probe_signals_share_the_forward_and_match_the_separate_signals():
         "naswot",
         "feature_decorrelation",
         "backward_decorrelation",
-        "feature_group_decorrelation",
-        "backward_group_decorrelation",
+        *(f"{f}_group{s}_decorrelation" for f in ("feature", "backward") for s in ("", 16, 32)),
     }
+    for size in (16, 32):  # the larger groups: each its own signal, from the same pass
+        alone = probe_signals(model, x, signals={f"feature_group{size}_decorrelation"})
+        assert alone[f"feature_group{size}_decorrelation"] == pytest.approx(
+            signals[f"feature_group{size}_decorrelation"], rel=1e-9
+        )
     separate = rectifier_signals(model, x)
     assert signals["naswot"] == separate["naswot"]
     assert signals["feature_decorrelation"] == separate["feature_decorrelation"]
@@ -379,12 +384,16 @@ def test_synflow_ignores_batchnorm_batch_statistics():
 # --- group decorrelation: defined for any ratio of channels to positions -----------------------
 
 
-def _group(u: torch.Tensor, layer: int = 0) -> float:
+def _group(u: torch.Tensor, layer: int = 0, group: tuple[int, int] = (8, 1)) -> float:
     from ntknas.proxies.decorrelation import _group_correlation_min_eig
 
-    return _group_correlation_min_eig(u, 8, layer)
+    return _group_correlation_min_eig(u, 8, layer, *group)
 
 
+GROUPS = pytest.mark.parametrize("group", GROUP_SIZES.values(), ids=lambda g: f"groups-of-{g[0]}")
+
+
+@GROUPS
 @pytest.mark.parametrize(
     "shape",
     [
@@ -397,31 +406,33 @@ def _group(u: torch.Tensor, layer: int = 0) -> float:
         (8, 32, 2, 2),  # fewer positions than a group: the images' positions pooled
     ],
 )
-def test_group_decorrelation_reads_layers_where_the_full_correlation_is_zero_by_rank(shape):
+def test_group_decorrelation_reads_layers_where_the_full_correlation_is_zero_by_rank(shape, group):
     from ntknas.proxies.decorrelation import channel_correlation_min_eig
 
     u = torch.randn(*shape, generator=torch.Generator().manual_seed(0))
-    assert _group(u) > 0.05
+    assert _group(u, group=group) > 0.05
     if len(shape) == 4 and shape[1] >= shape[2] * shape[3]:
         assert channel_correlation_min_eig(u, 8) == 0.0  # the full correlation: 0 by rank
 
 
-def test_group_decorrelation_is_zero_for_redundant_channels_and_deterministic():
+@GROUPS
+def test_group_decorrelation_is_zero_for_redundant_channels_and_deterministic(group):
     base = torch.randn(8, 1, 6, 6, generator=torch.Generator().manual_seed(1))
-    copies = base.expand(8, 32, 6, 6) * torch.arange(1, 33).view(1, 32, 1, 1)
-    assert _group(copies) == 0.0
-    assert _group(torch.zeros(8, 32, 6, 6)) == 0.0  # dead channels
-    u = torch.randn(8, 64, 8, 8, generator=torch.Generator().manual_seed(2))
-    assert _group(u, layer=3) == _group(u, layer=3)
-    assert _group(u, layer=3) != _group(u, layer=4)  # another layer draws other groups
+    copies = base.expand(8, 64, 6, 6) * torch.arange(1, 65).view(1, 64, 1, 1)
+    assert _group(copies, group=group) == 0.0
+    assert _group(torch.zeros(8, 64, 6, 6), group=group) == 0.0  # dead channels
+    u = torch.randn(8, 128, 8, 8, generator=torch.Generator().manual_seed(2))
+    assert _group(u, 3, group) == _group(u, 3, group)
+    assert _group(u, 3, group) != _group(u, 4, group)  # another layer draws other groups
 
 
-def test_group_decorrelation_does_not_punish_width_by_construction():
+@GROUPS
+def test_group_decorrelation_does_not_punish_width_by_construction(group):
     # independent channels: the mean λmin of a fixed-size group does not fall as channels grow
     # (λmin of the full C×C correlation does, to exactly 0 at C >= positions)
     g = torch.Generator().manual_seed(3)
-    narrow = _group(torch.randn(8, 16, 8, 8, generator=g))
-    wide = _group(torch.randn(8, 1024, 8, 8, generator=g))
+    narrow = _group(torch.randn(8, group[0], 8, 8, generator=g), group=group)
+    wide = _group(torch.randn(8, 1024, 8, 8, generator=g), group=group)
     assert wide == pytest.approx(narrow, rel=0.15)
 
 
@@ -434,8 +445,9 @@ def test_probe_signals_read_every_layer_of_a_vit(space_name):
     x = torch.randn(8, 3, 32, 32, generator=torch.Generator().manual_seed(4))
     signals = probe_signals(model, x)
     assert signals["feature_decorrelation"] == 0.0  # features >= tokens: zero by rank
-    assert signals["feature_group_decorrelation"] > 0.0
-    assert signals["backward_group_decorrelation"] > 0.0
+    for suffix in GROUP_SIZES:
+        assert signals[f"feature_group{suffix}_decorrelation"] > 0.0
+        assert signals[f"backward_group{suffix}_decorrelation"] > 0.0
 
 
 def test_recorded_batch_statistics_are_the_batch_statistics_and_the_model_is_unchanged():

@@ -231,6 +231,29 @@ def _space_prefix(space: search_spaces.SearchSpace) -> str:
     return f"{space.name}{json.dumps(space.options(), sort_keys=True)}#"
 
 
+def sample_positions(count: int, n: int | None, seed: int, skip: int = 0) -> list[int]:
+    """The rows (positions) of a seeded sample of ``n`` of ``count``; None: all, in order.
+
+    ``skip``: the rows a seeded ``n=skip`` sample holds are left out of a sample drawn
+    ``skip + n`` long, so a later round gets rows an earlier one never saw.
+
+    Example:
+        >>> first = sample_positions(100, 10, seed=0)
+        >>> fresh = sample_positions(100, 10, seed=0, skip=10)
+        >>> len(fresh), set(first) & set(fresh)
+        (10, set())
+    """
+    if skip and n is None:
+        raise ValueError("--skip needs --n (the size of the sample after the skipped rows)")
+    if n is None:
+        return list(range(count))
+    if n < 1 or skip < 0:
+        raise ValueError(f"--n must be >= 1 and --skip >= 0, got {n} and {skip}")
+    drawn = random.Random(seed).sample(range(count), min(skip + n, count))
+    used = set(random.Random(seed).sample(range(count), min(skip, count)))
+    return [i for i in drawn if i not in used][:n]
+
+
 def run_table(
     *,
     space: str,
@@ -257,6 +280,7 @@ def run_table(
     shard: tuple[int, int] | None = None,
     part: str | None = None,
     per_architecture: bool = False,
+    skip: int = 0,
 ) -> dict[str, Any]:
     """Score a seeded sample of the table and correlate; see the module docstring.
 
@@ -266,18 +290,16 @@ def run_table(
     0, 3, 6, ... (where a rule is chosen), ``"evaluation"`` the other two thirds (where it is
     judged); None keeps all. ``per_architecture``: the result also holds each architecture's
     accuracy and signals (``"architectures"``), for analyses in memory; the command line never
-    writes it (results must not copy a benchmark table's rows).
+    writes it (results must not copy a benchmark table's rows). ``skip``: the seeded sample is
+    drawn ``skip + n`` long and its first ``skip`` dropped: the rows a seeded ``n=skip`` run
+    used are never among them (fresh rows for a rule chosen after that run; needs ``n``).
     """
     if part not in (None, "pilot", "evaluation"):
         raise ValueError(f"--part must be pilot or evaluation, got {part!r}")
     space_obj = search_spaces.create_search_space(space, **(space_options or {}))
     table = read_table(ground_truth, target, space=space_obj, arch_column=arch_column)
     settings = parse_settings(configs, kernel, bn, params, repeats)
-    order = list(range(len(table.archs)))
-    if n is not None:
-        if n < 1:
-            raise ValueError(f"--n must be >= 1, got {n}")
-        order = random.Random(seed).sample(order, min(n, len(order)))
+    order = sample_positions(len(table.archs), n, seed, skip)
     if shard is not None:
         index, count = shard
         if not (isinstance(count, int) and count >= 1 and 0 <= index < count):
@@ -491,6 +513,7 @@ def run_table(
         "ground_truth": str(ground_truth),
         "n": len(rows),
         "part": part,
+        "skip": skip,
         "n_correlated": len(acc),
         "n_disconnected": sum(disconnected),
         "n_skipped": len(skipped),

@@ -71,6 +71,12 @@ def channel_correlation_min_eig(u: torch.Tensor, samples: int) -> float:
     return _mean_min_correlation_eig(feats)
 
 
+def _wanted_groups(factor: str, wanted: Collection[str]) -> dict[str, tuple[int, int]]:
+    """The group signals of ``factor`` among ``wanted``: name → (size, headroom)."""
+    names = {group_signal_name(factor, g[0]): g for g in GROUP_SIZES.values()}
+    return {name: group for name, group in names.items() if name in wanted}
+
+
 def _forward_signals() -> set[str]:
     """The signals of the probe forward (declared in :mod:`ntknas.objectives`)."""
     return set(probe_signal_names()) - set(computed_by(BACKWARD_PROBE))
@@ -87,9 +93,31 @@ GROUP_CHANNELS = 8
 
 MAX_GROUPS = 16
 
+#: The group signals by name suffix: (channels per group, observations per group channel at
+#: least). ``feature_group_decorrelation`` (groups of 8, the default's component) and the larger
+#: groups of #18's second round (``feature_group16_decorrelation``, ...), which keep 4
+#: observations per channel so that λmin stays clear of the rank bound ((1 − √(1/4))² = 0.25 for
+#: independent channels); the backward signals alike.
+GROUP_SIZES: dict[str, tuple[int, int]] = {"": (GROUP_CHANNELS, 1), "16": (16, 4), "32": (32, 4)}
 
-def _group_correlation_min_eig(u: torch.Tensor, samples: int, layer: int) -> float:
-    """Mean λmin of the Pearson correlation of random groups of :data:`GROUP_CHANNELS` channels.
+
+def group_signal_name(factor: str, size: int) -> str:
+    """The name of a group signal: ``factor`` ``feature`` or ``backward``, ``size`` channels.
+
+    Example:
+        >>> group_signal_name("feature", 8), group_signal_name("backward", 32)
+        ('feature_group_decorrelation', 'backward_group32_decorrelation')
+    """
+    suffix = "" if size == GROUP_CHANNELS else str(size)
+    if factor not in ("feature", "backward") or GROUP_SIZES.get(suffix, (0,))[0] != size:
+        raise ValueError(f"no group signal for {factor!r} with groups of {size}")
+    return f"{factor}_group{suffix}_decorrelation"
+
+
+def _group_correlation_min_eig(
+    u: torch.Tensor, samples: int, layer: int, size: int = GROUP_CHANNELS, headroom: int = 1
+) -> float:
+    """Mean λmin of the Pearson correlation of random groups of ``size`` channels.
 
     Defined for any ratio of channels to positions: a group has fewer channels than the
     observations it is correlated over, so λmin is 0 only when a group's channels are truly
@@ -99,12 +127,15 @@ def _group_correlation_min_eig(u: torch.Tensor, samples: int, layer: int) -> flo
     positions than a group has channels plus one, the first ``samples`` images' positions are
     pooled. Channels are split into groups by a permutation seeded by ``layer`` (the layer's
     position in the pass), so the signal is deterministic; at most :data:`MAX_GROUPS` groups.
+    ``size``: channels per group (:data:`GROUP_CHANNELS` unless given); ``headroom``: the
+    positions are pooled when fewer than ``size × headroom + 1``, and a group has at most
+    (observations − 1) / ``headroom`` channels.
     """
     feats = _observations(u, samples)
     channels = feats.shape[1]
-    if feats.shape[2] <= GROUP_CHANNELS and feats.shape[0] > 1:
+    if feats.shape[2] <= size * headroom and feats.shape[0] > 1:
         feats = feats.transpose(0, 1).reshape(1, channels, -1)  # pool the images' positions
-    group = min(GROUP_CHANNELS, channels, feats.shape[2] - 1)
+    group = min(size, channels, (feats.shape[2] - 1) // headroom)
     if group < 2:
         return 0.0
     generator = torch.Generator().manual_seed(layer)
@@ -133,37 +164,35 @@ def rectifier_signals(
         statistics: filled with each BatchNorm's batch statistics in that forward, if given.
         keep_logits: the forward's logits are appended to it, if given (the scorer checks
             them for input independence without a forward of its own).
-        signals: the names to compute (None: all three); the others are left out.
+        signals: the names to compute (None: all of them); the others are left out.
 
     Example:
         >>> net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
-        >>> sorted(rectifier_signals(net, torch.randn(5, 4)))
-        ['feature_decorrelation', 'feature_group_decorrelation', 'naswot']
+        >>> sorted(rectifier_signals(net, torch.randn(5, 4)))  # doctest: +NORMALIZE_WHITESPACE
+        ['feature_decorrelation', 'feature_group16_decorrelation', 'feature_group32_decorrelation',
+         'feature_group_decorrelation', 'naswot']
     """
     produced = _forward_signals()
     wanted = produced if signals is None else set(signals) & produced
     b = x.shape[0]
     agreement = torch.zeros(b, b, dtype=torch.float64, device=x.device)
-    decorrelation = [0.0, 0.0]
+    groups = _wanted_groups("feature", wanted)
+    totals = dict.fromkeys(["feature_decorrelation", *groups], 0.0)
     layers = [0]
 
     def record(u: torch.Tensor) -> None:
         if "naswot" in wanted:
             _add_agreement(agreement, u)
         if "feature_decorrelation" in wanted:
-            decorrelation[0] += channel_correlation_min_eig(u, samples)
-        if "feature_group_decorrelation" in wanted:
-            decorrelation[1] += _group_correlation_min_eig(u, samples, layers[0])
+            totals["feature_decorrelation"] += channel_correlation_min_eig(u, samples)
+        for name, (size, headroom) in groups.items():
+            totals[name] += _group_correlation_min_eig(u, samples, layers[0], size, headroom)
         layers[0] += 1
 
     logits = _rectifier_pass(model, x, record, statistics, output)
     if keep_logits is not None:
         keep_logits.append(logits)
-    values = {
-        "naswot": naswot_from_kernel(agreement) if "naswot" in wanted else 0.0,
-        "feature_decorrelation": decorrelation[0],
-        "feature_group_decorrelation": decorrelation[1],
-    }
+    values = {"naswot": naswot_from_kernel(agreement) if "naswot" in wanted else 0.0, **totals}
     return {name: value for name, value in values.items() if name in wanted}
 
 
@@ -245,19 +274,21 @@ def backward_signals(
     output: OutputSelector = None,
     signals: Collection[str] | None = None,
 ) -> dict[str, float]:
-    """``backward_decorrelation`` and ``backward_group_decorrelation`` from one backward.
+    """``backward_decorrelation`` and the backward group signals from one backward.
 
     The first is :func:`backward_decorrelation`; the second reads the same gradients δ_i at every
     weight layer's output through random groups of 8 channels (:func:`_group_correlation_min_eig`),
     so it is defined for any ratio of channels to positions (a layer with at least as many
     channels as positions reads exactly 0 in the first, by rank alone), and (B, D) outputs are
-    read over the samples. Arguments as :func:`backward_decorrelation`; ``signals``: the names
-    to compute (None: both).
+    read over the samples (``backward_group16_decorrelation``, ``..._group32_...``: groups of 16,
+    32). Arguments as :func:`backward_decorrelation`; ``signals``: the names to compute (None:
+    all).
 
     Example:
         >>> net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(32, 2))
-        >>> sorted(backward_signals(net, torch.randn(4, 3, 4, 4)))
-        ['backward_decorrelation', 'backward_group_decorrelation']
+        >>> sorted(backward_signals(net, torch.randn(4, 3, 4, 4)))  # doctest: +NORMALIZE_WHITESPACE
+        ['backward_decorrelation', 'backward_group16_decorrelation',
+         'backward_group32_decorrelation', 'backward_group_decorrelation']
     """
     if bn not in ("frozen", "eval", "batch"):
         raise ValueError(f"unknown bn mode {bn!r}; allowed: frozen, eval, batch")
@@ -265,15 +296,16 @@ def backward_signals(
         raise ValueError(f"samples must be a positive integer, got {samples!r}")
     produced = _backward_signals()
     wanted = produced if signals is None else set(signals) & produced
-    total = [0.0, 0.0]
+    groups = _wanted_groups("backward", wanted)
+    totals = dict.fromkeys(["backward_decorrelation", *groups], 0.0)
     layers = [0]
 
     def record(delta: torch.Tensor) -> None:
         delta = delta.detach()
         if delta.dim() >= 3 and "backward_decorrelation" in wanted:
-            total[0] += channel_correlation_min_eig(delta, samples)
-        if "backward_group_decorrelation" in wanted:
-            total[1] += _group_correlation_min_eig(delta, samples, layers[0])
+            totals["backward_decorrelation"] += channel_correlation_min_eig(delta, samples)
+        for name, (size, headroom) in groups.items():
+            totals[name] += _group_correlation_min_eig(delta, samples, layers[0], size, headroom)
         layers[0] += 1
 
     def attach(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
@@ -300,8 +332,7 @@ def backward_signals(
     finally:
         for h in handles:
             h.remove()
-    values = {"backward_decorrelation": total[0], "backward_group_decorrelation": total[1]}
-    return {name: value for name, value in values.items() if name in wanted}
+    return {name: value for name, value in totals.items() if name in wanted}
 
 
 def probe_signals(
@@ -322,16 +353,16 @@ def probe_signals(
     the BatchNorm statistics that :func:`backward_decorrelation` (``bn="frozen"``) then uses for
     a forward and backward of the first ``samples`` images only. ``seconds``: filled with the
     time of each part (``naswot``: the forward; ``backward_decorrelation``). ``signals``: the
-    names to compute (None: all five); the backward runs only when a backward signal is asked.
+    names to compute (None: all); the backward runs only when a backward signal is asked.
     ``channels_last``: run both passes in channels-last memory format
     (:func:`ntknas.proxies._pass.channels_last_pass`; the same signals up to float32 rounding,
     faster on CPU); the model is handed back in the contiguous format.
 
     Example:
         >>> net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten())
-        >>> sorted(probe_signals(net, torch.randn(5, 3, 6, 6)))  # doctest: +NORMALIZE_WHITESPACE
-        ['backward_decorrelation', 'backward_group_decorrelation', 'feature_decorrelation',
-         'feature_group_decorrelation', 'naswot']
+        >>> asked = ["naswot", "feature_decorrelation", "backward_group_decorrelation"]
+        >>> sorted(probe_signals(net, torch.randn(5, 3, 6, 6), signals=asked))
+        ['backward_group_decorrelation', 'feature_decorrelation', 'naswot']
     """
     started = time.perf_counter()
     statistics: BatchStatistics = {}

@@ -259,3 +259,22 @@ def test_without_flags_the_table_reports_the_package_default_score(macro_table, 
     assert main([*argv, "--no-proxies"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["default_score"] == "log_cond" and DEFAULT_SCORE not in out["correlations"]
+
+
+@pytest.mark.parametrize(("count", "n", "skip"), [(5000, 200, 200), (1500, 300, 600), (40, 10, 30)])
+def test_skip_gives_rows_the_earlier_sample_never_held(count, n, skip):
+    from ntknas.bench.table import sample_positions
+
+    earlier = sample_positions(count, skip, seed=0)
+    fresh = sample_positions(count, n, seed=0, skip=skip)
+    assert not set(earlier) & set(fresh)
+    assert len(fresh) == min(n, count - skip) == len(set(fresh))
+    assert sample_positions(count, n, seed=0, skip=skip) == fresh  # deterministic
+    assert sample_positions(count, skip, seed=0, skip=0) == earlier  # skip=0: the old sample
+
+
+def test_skip_without_n_is_a_usage_error(macro_table, capsys):
+    argv = ["bench", "table", "--space", "nbmacro", "--ground-truth", str(macro_table)]
+    assert main([*argv, "--target", "acc", "--skip", "3"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--skip needs --n" in err and "\n" not in err

@@ -83,6 +83,42 @@ def test_the_cross_space_protocol_selects_by_the_worst_table():
         assert not forbidden & set(components)
 
 
+def test_the_second_cross_space_round_judges_on_rows_no_rule_was_chosen_on(tmp_path):
+    round2 = _experiment("cross_space_round2")
+    from ntknas.bench.table import sample_positions
+    from ntknas.objectives import KERNEL_PASS, get_objective
+
+    first = round2.tables(tmp_path, "c10", "c100", tmp_path)
+    judged = round2.judge_tables(first)
+    assert judged.keys() == first.keys()
+    for name, spec in judged.items():
+        before = first[name]
+        if spec["space"] in ("nb201", "nbmacro"):  # fresh rows after round 1's sample
+            rows = 5000 if spec["space"] == "nb201" else 1500
+            used = set(sample_positions(rows, before["n"], before["seed"]))
+            fresh = sample_positions(rows, spec["n"], spec["seed"], spec["skip"])
+            assert not used & set(fresh) and len(fresh) == 300
+        elif spec["space"] == "nb101":
+            assert before["shard"] == (0, 2) and spec["shard"] == (1, 2)
+        else:
+            assert spec["part"] == "evaluation"
+    # the incumbents compete; the default candidates are kernel-free, NTK-only reads no size
+    # or forward term
+    assert round2.CANDIDATES[round2.INCUMBENT] == {
+        "feature_group_decorrelation": "maximize",
+        "backward_group_decorrelation": "maximize",
+        "flops": "maximize",
+    }
+    for components in round2.CANDIDATES.values():
+        assert not any(get_objective(c).requires & KERNEL_PASS for c in components)
+    for components in round2.NTK_ONLY_CANDIDATES.values():
+        assert not any(c in ("naswot", "flops", "params", "synflow") for c in components)
+        assert not any(c.startswith("feature_") for c in components)
+    taus = {"new": {"a": 0.7, "b": 0.6}, "old": {"a": 0.8, "b": 0.55}}
+    assert round2.decide(taus, "new", "old") == "new"  # worst table 0.6 > 0.55
+    assert round2.decide({**taus, "new": {"a": 0.9, "b": 0.5}}, "new", "old") == "old"
+
+
 def test_short_training_protocol_trains_the_draw_and_applies_the_committed_rule(tmp_path):
     """Made-up dev tables (60 rows each): the draw is seeded and distinct; the summary applies
     the committed default rule to made-up runs (one protocol following the tables, one not)."""
