@@ -23,8 +23,10 @@ Fixed (and committed) before any candidate below was scored on any table:
   replaces ``ntk-only-v6`` by the same test. Both are reported against issue #18's targets on
   the judge tables whatever the outcome.
 
-Run: ``python experiments/cross_space_round2.py --part pilot`` (then ``--part judge``);
-``--data``, ``--c10``, ``--c100``, ``--cache`` as ``cross_space_rule.py``.
+Run: ``python experiments/cross_space_round2.py --part pilot`` (then ``--part judge
+--selected PILOT.json``); ``--data``, ``--c10``, ``--c100``, ``--cache`` as
+``cross_space_rule.py``; ``--tables`` runs part of the tables (two processes side by side) and
+``--combine A.json B.json`` merges their reports and applies the selection or decision.
 """
 
 from __future__ import annotations
@@ -104,6 +106,59 @@ def decide(taus: dict[str, dict[str, float]], selected: str, incumbent: str) -> 
     return incumbent
 
 
+def combine(paths: list[Path], selected: Path | None = None) -> dict[str, Any]:
+    """One report from runs on parts of the tables (``--tables``, run side by side), with the
+    committed selection (pilot) or decision (judge, given the pilot's report) over all tables."""
+    reports = [json.loads(p.read_text()) for p in paths]
+    parts = {r["part"] for r in reports}
+    if len(parts) != 1:
+        raise SystemExit(f"cannot combine parts {sorted(parts)}")
+    merged: dict[str, Any] = {"part": parts.pop(), "tables": {}}
+    for key in ("kendall_tau", "spearman_rho"):
+        merged[key] = {}
+        for report in reports:
+            for name, values in report[key].items():
+                merged[key].setdefault(name, {}).update(values)
+    for report in reports:
+        merged["tables"].update(report["tables"])
+    return _outcome(merged, selected)
+
+
+def _outcome(report: dict[str, Any], selected: Path | None) -> dict[str, Any]:
+    """``report`` with the committed selection (pilot) or decision (judge, given the pilot's
+    report) over its tables, and the candidates."""
+    taus = report["kendall_tau"]
+    if report["part"] == "pilot":
+        report["selected"] = select(taus, CANDIDATES)
+        report["selected_ntk_only"] = select(taus, NTK_ONLY_CANDIDATES)
+    elif selected is not None:
+        pilot = json.loads(Path(selected).read_text())
+        report["default"] = decide(taus, pilot["selected"], INCUMBENT)
+        report["ntk_only"] = decide(taus, pilot["selected_ntk_only"], INCUMBENT_NTK_ONLY)
+    return {**report, "candidates": CANDIDATES, "ntk_only_candidates": NTK_ONLY_CANDIDATES}
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The τ table (scores × tables, with each score's minimum and mean) and the outcome."""
+    names = list(report["tables"])
+    taus = report["kendall_tau"]
+    lines = [f"{'score':36s}" + "".join(f"{t:>14s}" for t in names) + f"{'min':>8s}{'mean':>8s}"]
+    for name in taus:
+        values = [taus[name].get(t, float("nan")) for t in names]
+        cells = "".join(f"{v:14.3f}" if math.isfinite(v) else f"{'':>14s}" for v in values)
+        finite = [v for v in values if math.isfinite(v)]
+        low = min(finite) if finite else float("nan")
+        mean = statistics.mean(finite) if finite else float("nan")
+        lines.append(f"{name:36s}{cells}{low:8.3f}{mean:8.3f}")
+    if "selected" in report:
+        lines.append(
+            f"selected default: {report['selected']}; NTK-only: {report['selected_ntk_only']}"
+        )
+    if "default" in report:
+        lines.append(f"decision: default {report['default']}; NTK-only {report['ntk_only']}")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", choices=("pilot", "judge"), required=True)
@@ -114,7 +169,16 @@ def main() -> None:
     parser.add_argument("--tables", default=None, help="comma-separated subset of the tables")
     parser.add_argument("--selected", default=None, help="the pilot's JSON (for --part judge)")
     parser.add_argument("--output", type=Path, default=None, help="write the taus as JSON")
+    parser.add_argument(
+        "--combine", type=Path, nargs="+", default=None, help="reports of --tables runs to merge"
+    )
     args = parser.parse_args()
+    if args.combine:
+        report = combine(args.combine, args.selected)
+        print(format_report(report))
+        if args.output:
+            args.output.write_text(json.dumps(report, indent=1))
+        return
     specs = tables(args.data, args.c10, args.c100, args.cache)
     if args.part == "pilot":
         specs = {n: {**s, "part": "pilot"} for n, s in specs.items()}
@@ -136,28 +200,10 @@ def main() -> None:
                 taus.setdefault(column, {})[table] = row["kendall_tau"]
                 rhos.setdefault(column, {})[table] = row["spearman_rho"]
         print(f"{table}: {len(rows)} architectures", flush=True)
-    header = f"{'score':36s}" + "".join(f"{t:>14s}" for t in names) + f"{'min':>8s}{'mean':>8s}"
-    print(header)
-    for name in taus:
-        values = [taus[name].get(t, float("nan")) for t in names]
-        cells = "".join(f"{v:14.3f}" if math.isfinite(v) else f"{'':>14s}" for v in values)
-        finite = [v for v in values if math.isfinite(v)]
-        low = min(finite) if finite else float("nan")
-        mean = statistics.mean(finite) if finite else float("nan")
-        print(f"{name:36s}{cells}{low:8.3f}{mean:8.3f}")
-    report: dict[str, Any] = {"part": args.part, "tables": sizes}
-    if args.part == "pilot":
-        report["selected"] = select(taus, CANDIDATES)
-        report["selected_ntk_only"] = select(taus, NTK_ONLY_CANDIDATES)
-        print(f"selected default: {report['selected']}; NTK-only: {report['selected_ntk_only']}")
-    elif args.selected:
-        pilot = json.loads(Path(args.selected).read_text())
-        report["default"] = decide(taus, pilot["selected"], INCUMBENT)
-        report["ntk_only"] = decide(taus, pilot["selected_ntk_only"], INCUMBENT_NTK_ONLY)
-        print(f"decision: default {report['default']}; NTK-only {report['ntk_only']}")
+    report = {"part": args.part, "tables": sizes, "kendall_tau": taus, "spearman_rho": rhos}
+    report = _outcome(report, args.selected)
+    print(format_report(report))
     if args.output:
-        report.update(kendall_tau=taus, spearman_rho=rhos, candidates=CANDIDATES)
-        report["ntk_only_candidates"] = NTK_ONLY_CANDIDATES
         args.output.write_text(json.dumps(report, indent=1))
 
 

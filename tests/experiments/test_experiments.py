@@ -117,6 +117,19 @@ def test_the_second_cross_space_round_judges_on_rows_no_rule_was_chosen_on(tmp_p
     taus = {"new": {"a": 0.7, "b": 0.6}, "old": {"a": 0.8, "b": 0.55}}
     assert round2.decide(taus, "new", "old") == "new"  # worst table 0.6 > 0.55
     assert round2.decide({**taus, "new": {"a": 0.9, "b": 0.5}}, "new", "old") == "old"
+    # runs on parts of the tables combine into one selection over all of them (made-up taus)
+    names = [*round2.CANDIDATES, *round2.NTK_ONLY_CANDIDATES]
+    parts = []
+    for table, tau in (("t1", lambda i: 0.1 * i), ("t2", lambda i: 0.5 - 0.1 * (i == 4))):
+        report = {"part": "pilot", "tables": {table: 3}}
+        report["kendall_tau"] = {n: {table: tau(i)} for i, n in enumerate(names)}
+        report["spearman_rho"] = {n: {table: 0.0} for n in names}
+        parts.append(tmp_path / f"{table}.json")
+        parts[-1].write_text(json.dumps(report))
+    merged = round2.combine(parts)
+    assert merged["tables"] == {"t1": 3, "t2": 3}
+    assert merged["selected"] == "groups16"  # groups32 is best on t1, worst on t2
+    assert "selected default: groups16" in round2.format_report(merged)
 
 
 def test_short_training_protocol_trains_the_draw_and_applies_the_committed_rule(tmp_path):
