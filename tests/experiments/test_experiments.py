@@ -120,7 +120,7 @@ def test_the_second_cross_space_round_judges_on_rows_no_rule_was_chosen_on(tmp_p
     # runs on parts of the tables combine into one selection over all of them (made-up taus)
     names = [*round2.CANDIDATES, *round2.NTK_ONLY_CANDIDATES]
     parts = []
-    for table, tau in (("t1", lambda i: 0.1 * i), ("t2", lambda i: 0.5 - 0.1 * (i == 4))):
+    for table, tau in (("t1", lambda i: 0.1 * i), ("t2", lambda i: 0.5 - 0.25 * (i == 4))):
         report = {"part": "pilot", "tables": {table: 3}}
         report["kendall_tau"] = {n: {table: tau(i)} for i, n in enumerate(names)}
         report["spearman_rho"] = {n: {table: 0.0} for n in names}
