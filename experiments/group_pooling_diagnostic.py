@@ -16,15 +16,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
 from cross_space_rule import tables
 from scipy.stats import kendalltau
 
 import search_spaces
 from ntknas.bench.table import read_table, sample_positions
 from ntknas.proxies import rectifier_signals
-from ntknas.proxies._pass import _rectifier_pass
-from ntknas.proxies.decorrelation import _group_correlation_min_eig
+from ntknas.proxies.decorrelation import feature_group_decorrelations
 from ntknas.scorer import NTKScorer
 
 #: (channels per group, headroom): round 1's signal, round 2's, and the two crossings.
@@ -43,20 +41,6 @@ def pilot_rows(spec: dict) -> list[tuple[str, float]]:
     disconnected = getattr(space, "is_disconnected", lambda _a: False)
     rows = [(table.archs[i], table.accuracies[i]) for i in order]
     return [(a, acc) for a, acc in rows if not disconnected(a)]
-
-
-def group_signals(model: torch.nn.Module, x: torch.Tensor) -> dict[tuple[int, int], float]:
-    """Σ over rectifiers of the mean group λmin, for every variant, from one forward."""
-    totals = dict.fromkeys(VARIANTS, 0.0)
-    layer = [0]
-
-    def record(u: torch.Tensor) -> None:
-        for size, headroom in VARIANTS:
-            totals[size, headroom] += _group_correlation_min_eig(u, 8, layer[0], size, headroom)
-        layer[0] += 1
-
-    _rectifier_pass(model, x, record, None, None)
-    return totals
 
 
 def main() -> None:
@@ -81,7 +65,7 @@ def main() -> None:
         values: dict[tuple[int, int], list[float]] = {v: [] for v in VARIANTS}
         for k, (arch, _) in enumerate(rows):
             model = scorer.build(space, arch)
-            signals = group_signals(model, scorer.probe[0])
+            signals = feature_group_decorrelations(model, scorer.probe[0], VARIANTS)
             if k == 0:  # the variants the package computes agree with it
                 packaged = rectifier_signals(model, scorer.probe[0])
                 assert signals[8, 1] == packaged["feature_group_decorrelation"]

@@ -531,3 +531,17 @@ def test_channels_last_pass_is_a_no_op_where_it_cannot_help():
         assert conv[0].weight.is_contiguous(memory_format=torch.channels_last)
         raise RuntimeError("boom")
     assert conv[0].weight.is_contiguous()  # restored on an error too
+
+
+def test_feature_group_decorrelations_are_the_registered_group_signals():
+    from ntknas.proxies.decorrelation import feature_group_decorrelations
+
+    torch.manual_seed(0)
+    model = SmallCNN()
+    x = torch.randn(12, 3, 8, 8, generator=torch.Generator().manual_seed(2))
+    settings = [GROUP_SIZES[suffix] for suffix in GROUP_SIZES]
+    studied = feature_group_decorrelations(model, x, [*settings, (8, 4)])
+    registered = rectifier_signals(model, x)
+    for suffix, setting in GROUP_SIZES.items():
+        assert studied[setting] == registered[f"feature_group{suffix}_decorrelation"]
+    assert studied[8, 4] > 0.0

@@ -145,6 +145,42 @@ def _group_correlation_min_eig(
     return _mean_min_correlation_eig(feats[:, index])  # (S, G, k, P)
 
 
+def feature_group_decorrelations(
+    model: nn.Module,
+    x: torch.Tensor,
+    groups: Collection[tuple[int, int]],
+    samples: int = 8,
+    *,
+    output: OutputSelector = None,
+) -> dict[tuple[int, int], float]:
+    """The forward group signal for several (channels per group, headroom) settings at once.
+
+    One no-grad train-mode forward, as :func:`rectifier_signals`; for each setting, Σ over
+    rectifiers of the mean λmin of random channel groups (:func:`_group_correlation_min_eig`).
+    ``(8, 1)`` is ``feature_group_decorrelation``, ``(32, 4)`` ``feature_group32_decorrelation``;
+    other settings are for studies of the signal (``experiments/group_pooling_diagnostic.py``).
+
+    Example:
+        >>> net = nn.Sequential(nn.Conv2d(3, 16, 3), nn.ReLU(), nn.Flatten())
+        >>> x = torch.randn(8, 3, 10, 10)
+        >>> both = feature_group_decorrelations(net, x, [(8, 1), (16, 4)])
+        >>> both[8, 1] == rectifier_signals(net, x)["feature_group_decorrelation"]
+        True
+    """
+    totals = dict.fromkeys(groups, 0.0)
+    layers = [0]
+
+    def record(u: torch.Tensor) -> None:
+        for size, headroom in totals:
+            totals[size, headroom] += _group_correlation_min_eig(
+                u, samples, layers[0], size, headroom
+            )
+        layers[0] += 1
+
+    _rectifier_pass(model, x, record, None, output)
+    return totals
+
+
 def rectifier_signals(
     model: nn.Module,
     x: torch.Tensor,
