@@ -33,14 +33,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import statistics
 from pathlib import Path
 from typing import Any
 
-from cross_space_rule import REFERENCES, correlate, select, tables
-
-from ntknas.bench.table import run_table
+from cross_space_rule import REFERENCES, format_taus, measure, select, tables
 
 MAX = "maximize"
 
@@ -140,16 +136,7 @@ def _outcome(report: dict[str, Any], selected: Path | None) -> dict[str, Any]:
 
 def format_report(report: dict[str, Any]) -> str:
     """The τ table (scores × tables, with each score's minimum and mean) and the outcome."""
-    names = list(report["tables"])
-    taus = report["kendall_tau"]
-    lines = [f"{'score':36s}" + "".join(f"{t:>14s}" for t in names) + f"{'min':>8s}{'mean':>8s}"]
-    for name in taus:
-        values = [taus[name].get(t, float("nan")) for t in names]
-        cells = "".join(f"{v:14.3f}" if math.isfinite(v) else f"{'':>14s}" for v in values)
-        finite = [v for v in values if math.isfinite(v)]
-        low = min(finite) if finite else float("nan")
-        mean = statistics.mean(finite) if finite else float("nan")
-        lines.append(f"{name:36s}{cells}{low:8.3f}{mean:8.3f}")
+    lines = [format_taus(report["kendall_tau"], list(report["tables"]))]
     if "selected" in report:
         lines.append(
             f"selected default: {report['selected']}; NTK-only: {report['selected_ntk_only']}"
@@ -185,21 +172,7 @@ def main() -> None:
     else:
         specs = judge_tables(specs)
     names = args.tables.split(",") if args.tables else list(specs)
-    every = {**CANDIDATES, **NTK_ONLY_CANDIDATES, **SIGNALS}
-    taus: dict[str, dict[str, float]] = {n: {} for n in every}
-    rhos: dict[str, dict[str, float]] = {n: {} for n in every}
-    sizes: dict[str, int] = {}
-    for table in names:
-        result = run_table(**specs[table], per_architecture=True)
-        rows = [r for r in result["architectures"] if r["correlated"]]
-        sizes[table] = len(rows)
-        for name, components in every.items():
-            taus[name][table], rhos[name][table] = correlate(rows, components)
-        for column, row in result["baselines"].items():
-            if column.startswith("naslib_"):
-                taus.setdefault(column, {})[table] = row["kendall_tau"]
-                rhos.setdefault(column, {})[table] = row["spearman_rho"]
-        print(f"{table}: {len(rows)} architectures", flush=True)
+    taus, rhos, sizes = measure(specs, names, {**CANDIDATES, **NTK_ONLY_CANDIDATES, **SIGNALS})
     report = {"part": args.part, "tables": sizes, "kendall_tau": taus, "spearman_rho": rhos}
     report = _outcome(report, args.selected)
     print(format_report(report))

@@ -197,6 +197,42 @@ def select(taus: dict[str, dict[str, float]], candidates: dict[str, dict[str, st
     )
 
 
+def measure(
+    specs: dict[str, dict[str, Any]], names: list[str], scores: dict[str, dict[str, str]]
+) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]], dict[str, int]]:
+    """Kendall τ and Spearman ρ of every score (and each table's NASLib columns) on the named
+    tables (``run_table`` options each), and the architectures each table correlated."""
+    taus: dict[str, dict[str, float]] = {n: {} for n in scores}
+    rhos: dict[str, dict[str, float]] = {n: {} for n in scores}
+    sizes: dict[str, int] = {}
+    for table in names:
+        result = run_table(**specs[table], per_architecture=True)
+        rows = [r for r in result["architectures"] if r["correlated"]]
+        sizes[table] = len(rows)
+        for name, components in scores.items():
+            taus[name][table], rhos[name][table] = correlate(rows, components)
+        for column, row in result["baselines"].items():  # the tables' own NASLib columns
+            if column.startswith("naslib_"):
+                taus.setdefault(column, {})[table] = row["kendall_tau"]
+                rhos.setdefault(column, {})[table] = row["spearman_rho"]
+        print(f"{table}: {len(rows)} architectures", flush=True)
+    return taus, rhos, sizes
+
+
+def format_taus(taus: dict[str, dict[str, float]], names: list[str]) -> str:
+    """Scores × tables, with each score's minimum and mean τ over the tables it is defined on."""
+    header = f"{'score':36s}" + "".join(f"{t:>14s}" for t in names) + f"{'min':>8s}{'mean':>8s}"
+    lines = [header]
+    for name in taus:
+        values = [taus[name].get(t, float("nan")) for t in names]
+        cells = "".join(f"{v:14.3f}" if math.isfinite(v) else f"{'':>14s}" for v in values)
+        finite = [v for v in values if math.isfinite(v)]
+        low = min(finite) if finite else float("nan")
+        mean = statistics.mean(finite) if finite else float("nan")
+        lines.append(f"{name:36s}{cells}{low:8.3f}{mean:8.3f}")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", choices=("pilot", "evaluation"), required=True)
@@ -209,30 +245,9 @@ def main() -> None:
     args = parser.parse_args()
     specs = tables(args.data, args.c10, args.c100, args.cache)
     names = args.tables.split(",") if args.tables else list(specs)
-    every = {**CANDIDATES, **NTK_ONLY_CANDIDATES, **REFERENCES}
-    taus: dict[str, dict[str, float]] = {n: {} for n in every}
-    rhos: dict[str, dict[str, float]] = {n: {} for n in every}
-    sizes: dict[str, int] = {}
-    for table in names:
-        result = run_table(**specs[table], part=args.part, per_architecture=True)
-        rows = [r for r in result["architectures"] if r["correlated"]]
-        sizes[table] = len(rows)
-        for name, components in every.items():
-            taus[name][table], rhos[name][table] = correlate(rows, components)
-        for column, row in result["baselines"].items():  # the tables' own NASLib columns
-            if column.startswith("naslib_"):
-                taus.setdefault(column, {})[table] = row["kendall_tau"]
-                rhos.setdefault(column, {})[table] = row["spearman_rho"]
-        print(f"{table}: {len(rows)} architectures", flush=True)
-    header = f"{'score':36s}" + "".join(f"{t:>14s}" for t in names) + f"{'min':>8s}{'mean':>8s}"
-    print(header)
-    for name in taus:
-        values = [taus[name].get(t, float("nan")) for t in names]
-        cells = "".join(f"{v:14.3f}" if math.isfinite(v) else f"{'':>14s}" for v in values)
-        finite = [v for v in values if math.isfinite(v)]
-        low = min(finite) if finite else float("nan")
-        mean = statistics.mean(finite) if finite else float("nan")
-        print(f"{name:36s}{cells}{low:8.3f}{mean:8.3f}")
+    specs = {n: {**s, "part": args.part} for n, s in specs.items()}
+    taus, rhos, sizes = measure(specs, names, {**CANDIDATES, **NTK_ONLY_CANDIDATES, **REFERENCES})
+    print(format_taus(taus, names))
     chosen = select(taus, CANDIDATES)
     chosen_ntk = select(taus, NTK_ONLY_CANDIDATES)
     print(f"selected default: {chosen}; selected NTK-only: {chosen_ntk}")
