@@ -346,6 +346,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
             ground_truth=args.ground_truth,
             target=args.target,
             progress=not args.json,
+            vary=args.vary,
+            metrics=args.metrics.split(",") if args.metrics else None,
+            space_options=_space_options(args.space_option),
         )
         return _emit(args, result, format_stability)
     if args.bench in ("nb201", "table"):
@@ -698,7 +701,14 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--space", default="nb201")
     b.add_argument("--n", type=int, default=100)
     b.add_argument("--seed", type=int, default=0, help="seed of the architecture sample")
-    b.add_argument("--inits", type=int, default=3, help="seeded initializations (>= 2)")
+    b.add_argument("--inits", type=int, default=3, help="seeded draws (>= 2)")
+    b.add_argument(
+        "--vary", default="init", help="what a draw changes: init (default) or probe (batch)"
+    )
+    b.add_argument(
+        "--metrics", default=None, help="comma-separated metrics / scores (default: all)"
+    )
+    b.add_argument("--space-option", action="append", default=[], metavar="KEY=VALUE")
     b.add_argument("--batch-size", type=int, default=64)
     b.add_argument("--data", default="synthetic")
     b.add_argument("--device", default="cpu")

@@ -4,6 +4,7 @@ import csv
 import json
 import random
 
+import numpy as np
 import pytest
 
 import search_spaces
@@ -344,11 +345,101 @@ def test_stability_cli_json_table_and_bad_input(table, tmp_path, capsys):
     prefix = tmp_path / "stab"
     args[3] = "2"  # --n 2: the table-free sample, written to files
     assert main([*args, "--space", "nb201", "--output", str(prefix)]) == 0
-    assert "tau between inits" in capsys.readouterr().out
+    assert "tau between draws" in capsys.readouterr().out
     assert (tmp_path / "stab.md").is_file() and (tmp_path / "stab.json").is_file()
     code = main(["bench", "stability", "--n", "3", "--inits", "1"])
     captured = capsys.readouterr()
     assert code == 2 and "inits must be >= 2" in captured.err and "Traceback" not in captured.err
+
+
+@pytest.mark.parametrize("vary", ["init", "probe"])
+def test_stability_draws_what_it_varies_and_ranks_combined_scores(vary):
+    from ntknas.bench.stability import init_stability
+    from ntknas.combined_scores import aggregate
+    from ntknas.correlate import kendall_tau
+    from ntknas.scorer import NTKScorer
+
+    space = search_spaces.create_search_space("nb201", cells=1)
+    archs = [a.to_string() for a in space.sample_distinct(8, 1)]
+    archs = [a for a in archs if not space.is_disconnected(space.parse(a))][:5]
+    accuracy = [float(i) for i in range(len(archs))]
+    asked = ["ntk-agg-v6", "feature_group_decorrelation"]
+    result = init_stability(
+        archs,
+        inits=2,
+        accuracy=accuracy,
+        vary=vary,
+        metrics=asked,
+        batch_size=8,
+        space_options={"cells": 1},
+    )
+    assert sorted(result) == sorted(asked)  # only what was asked: no kernel metric
+    # the same two draws by hand: seed 1 of the varied part, seed 0 of the other
+    draws = []
+    for seed in (0, 1):
+        probe = NTKScorer(seed=seed if vary == "probe" else 0, batch_size=8).probe
+        scorer = NTKScorer(seed=seed if vary == "init" else 0, probe=probe, batch_size=8)
+        rows = [scorer.score(space, a) for a in archs]
+        draws.append([{**r.metrics, "flops": r.flops} for r in rows])
+    for name in asked:
+        values = [
+            aggregate(d, name).tolist() if name == "ntk-agg-v6" else [r[name] for r in d]
+            for d in draws
+        ]
+        if name == "feature_group_decorrelation":  # the varied part was varied
+            assert values[0] != values[1]
+        entry = result[name]
+        assert entry["between_inits"] == pytest.approx(kendall_tau(values[0], values[1]))
+        assert entry["tau_one_init"] == pytest.approx(kendall_tau(values[0], accuracy))
+        mean = np.mean(np.asarray(values), axis=0).tolist()
+        assert entry["tau_mean_over_inits"] == pytest.approx(kendall_tau(mean, accuracy))
+    with pytest.raises(ValueError, match="--vary must be one of init, probe"):
+        init_stability(archs, inits=2, vary="batch", batch_size=4)
+
+
+def test_stability_cli_takes_space_options_metrics_and_rejects_unknown_ones(capsys):
+    args = ["bench", "stability", "--n", "3", "--inits", "2", "--batch-size", "4"]
+    args += ["--space-option", "cells=1", "--vary", "probe", "--json"]
+    assert main([*args, "--metrics", "ntk-agg-v6,naswot"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["vary"] == "probe" and sorted(out["metrics"]) == ["naswot", "ntk-agg-v6"]
+    code = main([*args, "--metrics", "ntk-agg-v9"])
+    captured = capsys.readouterr()
+    assert code == 2 and "unknown objective 'ntk-agg-v9'" in captured.err
+    assert "Traceback" not in captured.err
+
+
+def test_stability_reports_a_metric_that_is_not_finite_instead_of_dropping_it():
+    from ntknas.bench.stability import format_stability
+
+    result = {"n": 3, "space": "nb201", "inits": 2, "vary": "probe", "batch_size": 4}
+    result |= {"ground_truth": None}
+    result["metrics"] = {"naswot": {"not_finite": True}, "ntk-agg-v6": {"between_inits": 0.9}}
+    text = format_stability(result)
+    assert "2 probe batches, one initialization" in text
+    assert "ntk-agg-v6" in text and "0.900" in text
+    assert text.endswith("not finite on some architecture (no τ): naswot")
+
+
+def test_stability_leaves_out_disconnected_nb201_cells():
+    from ntknas.bench.stability import run_stability
+
+    space = search_spaces.create_search_space("nb201", cells=1)
+    first = [a.to_string() for a in space.sample_distinct(12, 1)]
+    assert any(space.is_disconnected(a) for a in first)  # seed 1 draws one among 12
+    result = run_stability(
+        n=12,
+        seed=1,
+        inits=2,
+        batch_size=4,
+        metrics=["naswot"],
+        progress=False,
+        space_options={"cells": 1},
+    )
+    archs = result["architectures"]
+    assert result["n"] == len(archs) == 12 and len(set(archs)) == 12
+    assert not any(space.is_disconnected(a) for a in archs)
+    assert [a for a in first if not space.is_disconnected(a)] == archs[:11]
 
 
 _WITHOUT_OPTUNA = """
