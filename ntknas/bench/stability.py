@@ -123,6 +123,9 @@ def init_stability(
         if len(per_draw) < inits or not all(np.isfinite(v).all() for v in per_draw):
             out[m] = {"not_finite": True}  # reported, not dropped: no τ of non-finite values
             continue
+        if any(min(v) == max(v) for v in per_draw):
+            out[m] = {"constant": True}  # one value for every architecture: it ranks nothing
+            continue
         pairs = [kendall_tau(a, b) for a, b in itertools.combinations(per_draw, 2)]
         entry = {"between_inits": float(statistics.median(pairs))}
         if accuracy is not None:
@@ -213,7 +216,11 @@ def format_stability(result: dict[str, Any]) -> str:
         if with_accuracy:
             line += f" {e['tau_one_init']:>17.3f} {e['tau_mean_over_inits']:>15.3f}"
         lines.append(line)
-    not_finite = sorted(set(result["metrics"]) - set(finite))
-    if not_finite:
-        lines.append(f"not finite on some architecture (no τ): {', '.join(not_finite)}")
+    for flag, what in (
+        ("constant", "constant over the architectures"),
+        ("not_finite", "not finite on some architecture"),
+    ):
+        names = sorted(m for m, e in result["metrics"].items() if e.get(flag))
+        if names:
+            lines.append(f"{what} (no τ): {', '.join(names)}")
     return "\n".join(lines)

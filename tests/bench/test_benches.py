@@ -415,10 +415,26 @@ def test_stability_reports_a_metric_that_is_not_finite_instead_of_dropping_it():
     result = {"n": 3, "space": "nb201", "inits": 2, "vary": "probe", "batch_size": 4}
     result |= {"ground_truth": None}
     result["metrics"] = {"naswot": {"not_finite": True}, "ntk-agg-v6": {"between_inits": 0.9}}
+    result["metrics"]["feature_decorrelation"] = {"constant": True}
     text = format_stability(result)
     assert "2 probe batches, one initialization" in text
     assert "ntk-agg-v6" in text and "0.900" in text
-    assert text.endswith("not finite on some architecture (no τ): naswot")
+    assert text.endswith(
+        "constant over the architectures (no τ): feature_decorrelation\n"
+        "not finite on some architecture (no τ): naswot"
+    )
+
+
+def test_stability_flags_a_signal_constant_over_a_family_instead_of_ranking_it():
+    from ntknas.bench.stability import init_stability
+
+    space = search_spaces.create_search_space("vit")
+    archs = [a.to_string() for a in space.sample_distinct(3, 0)]
+    asked = ["feature_decorrelation", "feature_group_decorrelation"]
+    result = init_stability(archs, space="vit", inits=2, batch_size=4, metrics=asked)
+    # MeCo's full correlation is 0 on every ViT layer (more features than tokens)
+    assert result["feature_decorrelation"] == {"constant": True}
+    assert -1.0 <= result["feature_group_decorrelation"]["between_inits"] <= 1.0
 
 
 def test_stability_leaves_out_disconnected_nb201_cells():
