@@ -32,7 +32,7 @@ import search_spaces
 from ntknas.bench.nb201 import read_ground_truth
 from ntknas.combined_scores import aggregate, get_score, list_scores
 from ntknas.correlate import kendall_tau
-from ntknas.objectives import get_objective, signal_names
+from ntknas.objectives import signal_names
 from ntknas.scorer import NTKScorer
 from ntknas.spectral import list_metrics
 from ntknas.validate import metric_sign
@@ -96,9 +96,7 @@ def init_stability(
         raise ValueError(f"inits must be >= 2, got {inits}")
     if vary not in VARIED:
         raise ValueError(f"--vary must be one of {', '.join(VARIED)}, got {vary!r}")
-    if metrics is not None:
-        for name in metrics:
-            get_objective(name)  # a clear error for an unknown name
+    if metrics is not None:  # the scorer rejects an unknown name
         scorer_options = {**scorer_options, "needs": list(metrics)}
     space_options = scorer_options.pop("space_options", {})
     search_space = search_spaces.create_search_space(space, **space_options)
@@ -169,8 +167,9 @@ def run_stability(
         search_space = search_spaces.create_search_space(space, **(space_options or {}))
         # the networks a table would correlate: NAS-Bench-201's disconnected cells (constant
         # output, no ranking to speak of) are left out, as everywhere
-        disconnected = getattr(search_space, "is_disconnected", lambda _a: False)
-        pool = search_space.sample_distinct(4 * n if space == "nb201" else n, seed)
+        disconnected = getattr(search_space, "is_disconnected", None)
+        pool = search_space.sample_distinct(n if disconnected is None else 4 * n, seed)
+        disconnected = disconnected or (lambda _arch: False)
         archs = [a.to_string() for a in pool if not disconnected(a)][:n]
     measured = init_stability(
         archs,
