@@ -121,6 +121,16 @@ _SIGNALS: dict[str, Objective] = {
             for size in (16, 32)
             for factor, requires in (("feature", _FORWARD), ("backward", _BACKWARD))
         ),
+        *(
+            _declare(
+                f"{factor}_group_all_decorrelation",
+                "maximize",
+                requires,
+                "proxy",
+                f"as {factor}_group_decorrelation, over every channel (not at most 16 groups)",
+            )
+            for factor, requires in (("feature", _FORWARD), ("backward", _BACKWARD))
+        ),
         _declare(
             "kernel_alignment",
             "maximize",

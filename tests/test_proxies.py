@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import copy
 import math
+import statistics
 import types
 
 import pytest
@@ -304,9 +305,9 @@ def test_probe_signals_share_the_forward_and_match_the_separate_signals():
         "naswot",
         "feature_decorrelation",
         "backward_decorrelation",
-        *(f"{f}_group{s}_decorrelation" for f in ("feature", "backward") for s in ("", 16, 32)),
+        *(f"{f}_group{s}_decorrelation" for f in ("feature", "backward") for s in GROUP_SIZES),
     }
-    for size in (16, 32):  # the larger groups: each its own signal, from the same pass
+    for size in ("16", "32", "_all"):  # the other readings: each its own signal, one pass
         alone = probe_signals(model, x, signals={f"feature_group{size}_decorrelation"})
         assert alone[f"feature_group{size}_decorrelation"] == pytest.approx(
             signals[f"feature_group{size}_decorrelation"], rel=1e-9
@@ -545,3 +546,23 @@ def test_feature_group_decorrelations_are_the_registered_group_signals():
     for suffix, setting in GROUP_SIZES.items():
         assert studied[setting] == registered[f"feature_group{suffix}_decorrelation"]
     assert studied[8, 4] > 0.0
+
+
+def test_every_channel_reading_averages_all_groups_and_equals_the_capped_one_on_narrow_layers():
+    from ntknas.proxies.decorrelation import (
+        MAX_GROUPS,
+        _group_correlation_min_eig,
+        _mean_min_correlation_eig,
+    )
+
+    every = GROUP_SIZES["_all"]
+    narrow = torch.randn(8, 8 * MAX_GROUPS, 6, 6, generator=torch.Generator().manual_seed(5))
+    assert _group(narrow, 2, every) == _group(narrow, 2)  # ≤ 16 groups: the same groups
+    wide = torch.randn(8, 203, 6, 6, generator=torch.Generator().manual_seed(6))
+    order = torch.randperm(203, generator=torch.Generator().manual_seed(7))
+    groups = order[: 25 * 8].reshape(25, 8)  # ⌊203 / 8⌋ groups, every channel but 3
+    by_hand = statistics.mean(
+        _mean_min_correlation_eig(wide[:, g].reshape(8, 8, 36)) for g in groups
+    )
+    assert _group_correlation_min_eig(wide, 8, 7, *every) == pytest.approx(by_hand, rel=1e-12)
+    assert _group(wide, 7, every) != _group(wide, 7)  # the capped reading sees 16 of 25 groups

@@ -38,6 +38,7 @@ from ntknas.proxies.baselines import SYNFLOW_OF_ZERO, synflow
 from ntknas.proxies.decorrelation import (
     GROUP_CHANNELS,
     MAX_GROUPS,
+    GroupReading,
     backward_decorrelation,
     backward_signals,
     channel_correlation_min_eig,
@@ -56,6 +57,7 @@ __all__ = [
     "BatchStatistics",
     "GROUP_CHANNELS",
     "MAX_GROUPS",
+    "GroupReading",
     "RECTIFIERS",
     "SYNFLOW_OF_ZERO",
     "WEIGHT_LAYERS",

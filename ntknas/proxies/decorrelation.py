@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Collection
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -71,9 +72,9 @@ def channel_correlation_min_eig(u: torch.Tensor, samples: int) -> float:
     return _mean_min_correlation_eig(feats)
 
 
-def _wanted_groups(factor: str, wanted: Collection[str]) -> dict[str, tuple[int, int]]:
-    """The group signals of ``factor`` among ``wanted``: name → (size, headroom)."""
-    names = {group_signal_name(factor, g[0]): g for g in GROUP_SIZES.values()}
+def _wanted_groups(factor: str, wanted: Collection[str]) -> dict[str, GroupReading]:
+    """The group signals of ``factor`` among ``wanted``: name → how they read a layer."""
+    names = {f"{factor}_group{suffix}_decorrelation": g for suffix, g in GROUP_SIZES.items()}
     return {name: group for name, group in names.items() if name in wanted}
 
 
@@ -93,29 +94,57 @@ GROUP_CHANNELS = 8
 
 MAX_GROUPS = 16
 
-#: The group signals by name suffix: (channels per group, observations per group channel at
-#: least). ``feature_group_decorrelation`` (groups of 8, the default's component) and the larger
-#: groups of #18's second round (``feature_group16_decorrelation``, ...), which keep 4
-#: observations per channel so that λmin stays clear of the rank bound ((1 − √(1/4))² = 0.25 for
-#: independent channels); the backward signals alike.
-GROUP_SIZES: dict[str, tuple[int, int]] = {"": (GROUP_CHANNELS, 1), "16": (16, 4), "32": (32, 4)}
+
+class GroupReading(NamedTuple):
+    """How a group signal reads a layer: ``size`` channels per group, at least ``headroom``
+    observations per group channel (the images' positions are pooled below that), at most
+    ``max_groups`` groups (None: every channel, in ⌊C / size⌋ groups)."""
+
+    size: int
+    headroom: int = 1
+    max_groups: int | None = MAX_GROUPS
 
 
-def group_signal_name(factor: str, size: int) -> str:
-    """The name of a group signal: ``factor`` ``feature`` or ``backward``, ``size`` channels.
+#: The group signals by name suffix. ``feature_group_decorrelation`` (groups of 8, at most 16
+#: per layer: the default's component); the larger groups of #18's second round
+#: (``feature_group16_decorrelation``, ...), which keep 4 observations per channel so that λmin
+#: stays clear of the rank bound ((1 − √(1/4))² = 0.25 for independent channels); and #18's
+#: third round's ``feature_group_all_decorrelation``: groups of 8 over every channel of the
+#: layer (the same expectation as at most 16 groups, less variance on wide layers). The backward
+#: signals alike.
+GROUP_SIZES: dict[str, GroupReading] = {
+    "": GroupReading(GROUP_CHANNELS),
+    "16": GroupReading(16, 4),
+    "32": GroupReading(32, 4),
+    "_all": GroupReading(GROUP_CHANNELS, 1, None),
+}
+
+
+def group_signal_name(factor: str, size: int, every_channel: bool = False) -> str:
+    """The name of a group signal: ``factor`` ``feature`` or ``backward``, ``size`` channels
+    per group, ``every_channel``: groups over all of a layer's channels (not at most 16).
 
     Example:
         >>> group_signal_name("feature", 8), group_signal_name("backward", 32)
         ('feature_group_decorrelation', 'backward_group32_decorrelation')
+        >>> group_signal_name("feature", 8, every_channel=True)
+        'feature_group_all_decorrelation'
     """
-    suffix = "" if size == GROUP_CHANNELS else str(size)
-    if factor not in ("feature", "backward") or GROUP_SIZES.get(suffix, (0,))[0] != size:
-        raise ValueError(f"no group signal for {factor!r} with groups of {size}")
-    return f"{factor}_group{suffix}_decorrelation"
+    for suffix, reading in GROUP_SIZES.items():
+        if reading.size == size and (reading.max_groups is None) == every_channel:
+            if factor in ("feature", "backward"):
+                return f"{factor}_group{suffix}_decorrelation"
+    every = ", every channel" if every_channel else ""
+    raise ValueError(f"no group signal for {factor!r} with groups of {size}{every}")
 
 
 def _group_correlation_min_eig(
-    u: torch.Tensor, samples: int, layer: int, size: int = GROUP_CHANNELS, headroom: int = 1
+    u: torch.Tensor,
+    samples: int,
+    layer: int,
+    size: int = GROUP_CHANNELS,
+    headroom: int = 1,
+    max_groups: int | None = MAX_GROUPS,
 ) -> float:
     """Mean λmin of the Pearson correlation of random groups of ``size`` channels.
 
@@ -126,10 +155,11 @@ def _group_correlation_min_eig(
     tokens (D features over the N tokens) or (B, D) (features over the batch). With fewer
     positions than a group has channels plus one, the first ``samples`` images' positions are
     pooled. Channels are split into groups by a permutation seeded by ``layer`` (the layer's
-    position in the pass), so the signal is deterministic; at most :data:`MAX_GROUPS` groups.
-    ``size``: channels per group (:data:`GROUP_CHANNELS` unless given); ``headroom``: the
-    positions are pooled when fewer than ``size × headroom + 1``, and a group has at most
-    (observations − 1) / ``headroom`` channels.
+    position in the pass), so the signal is deterministic. ``size``: channels per group
+    (:data:`GROUP_CHANNELS` unless given); ``headroom``: the positions are pooled when fewer
+    than ``size × headroom + 1``, and a group has at most (observations − 1) / ``headroom``
+    channels; ``max_groups``: the most groups read (None: ⌊C / size⌋, every channel but the
+    remainder).
     """
     feats = _observations(u, samples)
     channels = feats.shape[1]
@@ -140,7 +170,7 @@ def _group_correlation_min_eig(
         return 0.0
     generator = torch.Generator().manual_seed(layer)
     order = torch.randperm(channels, generator=generator)
-    groups = min(MAX_GROUPS, channels // group)
+    groups = channels // group if max_groups is None else min(max_groups, channels // group)
     index = order[: groups * group].reshape(groups, group).to(feats.device)
     return _mean_min_correlation_eig(feats[:, index])  # (S, G, k, P)
 
@@ -148,12 +178,13 @@ def _group_correlation_min_eig(
 def feature_group_decorrelations(
     model: nn.Module,
     x: torch.Tensor,
-    groups: Collection[tuple[int, int]],
+    groups: Collection[tuple[int, ...]],
     samples: int = 8,
     *,
     output: OutputSelector = None,
-) -> dict[tuple[int, int], float]:
-    """The forward group signal for several (channels per group, headroom) settings at once.
+) -> dict[tuple[int, ...], float]:
+    """The forward group signal for several settings at once: (channels per group, headroom)
+    or (channels per group, headroom, most groups per layer) (:class:`GroupReading`).
 
     One no-grad train-mode forward, as :func:`rectifier_signals`; for each setting, Σ over
     rectifiers of the mean λmin of random channel groups (:func:`_group_correlation_min_eig`).
@@ -171,10 +202,8 @@ def feature_group_decorrelations(
     layers = [0]
 
     def record(u: torch.Tensor) -> None:
-        for size, headroom in totals:
-            totals[size, headroom] += _group_correlation_min_eig(
-                u, samples, layers[0], size, headroom
-            )
+        for setting in totals:
+            totals[setting] += _group_correlation_min_eig(u, samples, layers[0], *setting)
         layers[0] += 1
 
     _rectifier_pass(model, x, record, None, output)
@@ -206,7 +235,7 @@ def rectifier_signals(
         >>> net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
         >>> sorted(rectifier_signals(net, torch.randn(5, 4)))  # doctest: +NORMALIZE_WHITESPACE
         ['feature_decorrelation', 'feature_group16_decorrelation', 'feature_group32_decorrelation',
-         'feature_group_decorrelation', 'naswot']
+         'feature_group_all_decorrelation', 'feature_group_decorrelation', 'naswot']
     """
     produced = _forward_signals()
     wanted = produced if signals is None else set(signals) & produced
@@ -221,8 +250,8 @@ def rectifier_signals(
             _add_agreement(agreement, u)
         if "feature_decorrelation" in wanted:
             totals["feature_decorrelation"] += channel_correlation_min_eig(u, samples)
-        for name, (size, headroom) in groups.items():
-            totals[name] += _group_correlation_min_eig(u, samples, layers[0], size, headroom)
+        for name, reading in groups.items():
+            totals[name] += _group_correlation_min_eig(u, samples, layers[0], *reading)
         layers[0] += 1
 
     logits = _rectifier_pass(model, x, record, statistics, output)
@@ -324,7 +353,8 @@ def backward_signals(
         >>> net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(32, 2))
         >>> sorted(backward_signals(net, torch.randn(4, 3, 4, 4)))  # doctest: +NORMALIZE_WHITESPACE
         ['backward_decorrelation', 'backward_group16_decorrelation',
-         'backward_group32_decorrelation', 'backward_group_decorrelation']
+         'backward_group32_decorrelation', 'backward_group_all_decorrelation',
+         'backward_group_decorrelation']
     """
     if bn not in ("frozen", "eval", "batch"):
         raise ValueError(f"unknown bn mode {bn!r}; allowed: frozen, eval, batch")
@@ -340,8 +370,8 @@ def backward_signals(
         delta = delta.detach()
         if delta.dim() >= 3 and "backward_decorrelation" in wanted:
             totals["backward_decorrelation"] += channel_correlation_min_eig(delta, samples)
-        for name, (size, headroom) in groups.items():
-            totals[name] += _group_correlation_min_eig(delta, samples, layers[0], size, headroom)
+        for name, reading in groups.items():
+            totals[name] += _group_correlation_min_eig(delta, samples, layers[0], *reading)
         layers[0] += 1
 
     def attach(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
