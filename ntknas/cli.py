@@ -712,7 +712,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--batch-size", type=int, default=64)
     b.add_argument("--data", default="synthetic")
     b.add_argument("--device", default="cpu")
-    b.add_argument("--ground-truth", default=None, help="NAS-Bench-201 table: τ with accuracy")
+    b.add_argument(
+        "--ground-truth", default=None, help="a table of the space (CSV): τ with accuracy"
+    )
     b.add_argument("--target", default="cifar10_test_acc", help="accuracy column")
     b.add_argument("--output", default=None, help="write PREFIX.json and PREFIX.md")
     b.add_argument("--json", action="store_true")

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 import search_spaces
-from ntknas.bench.nb201 import read_ground_truth
+from ntknas.bench.table import read_table
 from ntknas.combined_scores import aggregate, get_score, list_scores
 from ntknas.correlate import kendall_tau
 from ntknas.objectives import signal_names
@@ -151,25 +151,27 @@ def run_stability(
     metrics: Sequence[str] | None = None,
     space_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Sample ``n`` architectures (from the ``ground_truth`` table when given: connected cells
-    with their accuracy; otherwise ``n`` distinct ones of the space, seeded) and run
+    """Sample ``n`` architectures (from the ``ground_truth`` table when given, any CSV that
+    ``bench table`` reads: ``n`` of its rows, seeded, with their accuracy in column ``target``;
+    otherwise ``n`` distinct ones of the space, seeded; NAS-Bench-201's disconnected cells left
+    out either way) and run
     :func:`init_stability` on them."""
     if n < 2:
         raise ValueError(f"--n must be >= 2, got {n}")
     accuracy = None
-    if ground_truth:
-        if space != "nb201":
-            raise ValueError(f"--ground-truth is a NAS-Bench-201 table; --space is {space!r}")
-        rows = [r for r in read_ground_truth(ground_truth, target) if r[1] > 15.0]  # 10 %: cut
+    search_space = search_spaces.create_search_space(space, **(space_options or {}))
+    # the networks a table would correlate: NAS-Bench-201's disconnected cells (constant
+    # output, no ranking to speak of) are left out, as everywhere
+    disconnected = getattr(search_space, "is_disconnected", None) or (lambda _arch: False)
+    if ground_truth:  # any table bench table reads (a CSV of the space's architectures)
+        table = read_table(ground_truth, target, space=search_space)
+        rows = [(a, acc) for a, acc in zip(table.archs, table.accuracies) if not disconnected(a)]
         rows = random.Random(seed).sample(rows, min(n, len(rows)))
-        archs, accuracy = [a for a, _ in rows], [acc for _, acc in rows]
+        archs = [a if isinstance(a, str) else a.to_string() for a, _ in rows]
+        accuracy = [acc for _, acc in rows]
     else:
-        search_space = search_spaces.create_search_space(space, **(space_options or {}))
-        # the networks a table would correlate: NAS-Bench-201's disconnected cells (constant
-        # output, no ranking to speak of) are left out, as everywhere
-        disconnected = getattr(search_space, "is_disconnected", None)
-        pool = search_space.sample_distinct(n if disconnected is None else 4 * n, seed)
-        disconnected = disconnected or (lambda _arch: False)
+        wide = n if getattr(search_space, "is_disconnected", None) is None else 4 * n
+        pool = search_space.sample_distinct(wide, seed)
         archs = [a.to_string() for a in pool if not disconnected(a)][:n]
     measured = init_stability(
         archs,

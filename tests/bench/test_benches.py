@@ -534,3 +534,36 @@ def test_memory_format_bench_times_both_layouts_and_agrees(tmp_path, capsys):
     captured = capsys.readouterr()
     assert code == 2 and "no-such-score" in captured.err and "Traceback" not in captured.err
     assert main(["bench", "memory-format", "--n", "0"]) == 2
+
+
+def test_stability_reads_the_ground_truth_table_of_any_space(tmp_path, capsys):
+    from ntknas.bench.stability import run_stability
+    from ntknas.scorer import NTKScorer
+
+    space = search_spaces.create_search_space("nbmacro")
+    archs = [a.to_string() for a in space.sample_distinct(5, 0)]
+    # made-up "accuracies" (not table data): the first draw's NASWOT itself, so τ with the
+    # table is 1 exactly when every row's accuracy is matched to its own architecture
+    first = NTKScorer(seed=0, batch_size=4, needs=["naswot"])
+    made_up = {a: first.score(space, a).metrics["naswot"] for a in archs}
+    path = tmp_path / "macro.csv"
+    path.write_text("arch,acc\n" + "".join(f"{a},{acc}\n" for a, acc in made_up.items()))
+    result = run_stability(
+        space="nbmacro",
+        n=4,
+        inits=2,
+        batch_size=4,
+        ground_truth=str(path),
+        target="acc",
+        metrics=["naswot"],
+        progress=False,
+    )
+    sampled = result["architectures"]
+    assert len(sampled) == 4 and set(sampled) <= set(archs)
+    naswot = result["metrics"]["naswot"]
+    assert naswot["tau_one_init"] == pytest.approx(1.0) and "tau_mean_over_inits" in naswot
+    path.write_text("arch,acc\nnot-an-architecture,50\n")
+    args = ["bench", "stability", "--space", "nbmacro", "--ground-truth", str(path)]
+    assert main([*args, "--target", "acc", "--n", "2"]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}, line 2" in err and "Traceback" not in err
