@@ -35,6 +35,9 @@ Fixed (and committed) before any candidate below was scored on any space or tabl
   targets whatever the outcome, and the extra reading's cost beside ``ntk-agg-v6``'s (median
   per-network ratio of the probe passes, one thread, the first networks of each space).
 
+``--stage round1`` (after the decision, for ``results/README.md``'s spaces × scores table):
+the same figures on round 1's evaluation rows (``--tables nbmacro,nb101``).
+
 Run::
 
     python experiments/cross_space_round3.py --stage noise --spaces nbmacro,nb101 --output A.json &
@@ -251,7 +254,7 @@ def _merge(paths: list[Path]) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stage", choices=("noise", "judge"), required=True)
+    parser.add_argument("--stage", choices=("noise", "judge", "round1"), required=True)
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--c10", default=str(Path.home() / ".cache/ntknas/cifar10-jpeg"))
     parser.add_argument("--c100", default=str(Path.home() / ".cache/ntknas/cifar100/cifar100/test"))
@@ -270,8 +273,14 @@ def main() -> None:
                 report["between_draws"].setdefault(name, {}).update(row)
     else:
         specs = judge_specs(args.data, args.c10, args.c100)
+        if args.stage == "round1":  # after the decision: round 1's evaluation rows, for the
+            # spaces × scores table of results/README.md (nothing is chosen on them)
+            for spec in specs.values():
+                spec.update(part="evaluation", seen=True, skip=0, shard=None)
+                spec["n"] = {"nb201": 200, "nbmacro": 600}.get(spec["space"])
+                spec["shard"] = (0, 2) if spec["space"] == "nb101" else None
         names = args.tables.split(",") if args.tables else list(specs)
-        report = {"stage": "judge", "kendall_tau": {}, "spearman_rho": {}, "tables": {}}
+        report = {"stage": args.stage, "kendall_tau": {}, "spearman_rho": {}, "tables": {}}
         for table in names:
             taus, rhos, size, same = judge(specs[table])
             for name in taus:

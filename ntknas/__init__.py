@@ -7,7 +7,7 @@ Example:
     >>> sorted(ntknas.spectrum(K))[:2]
     ['cond', 'effective_rank']
     >>> ntknas.NTKScorer().metric  # scores architectures; the package's default score
-    'ntk-agg-v6'
+    'ntk-agg-v7'
 """
 
 from __future__ import annotations

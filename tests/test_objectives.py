@@ -88,3 +88,22 @@ def test_a_score_with_an_unknown_component_is_refused_naming_it():
             get_objective("example-bad")
     finally:
         unregister_score("example-bad")
+
+
+def test_the_default_reads_every_channel_and_equals_ntk_agg_v6_where_layers_are_narrow():
+    import search_spaces
+    from ntknas.combined_scores import DEFAULT_SCORE, aggregate
+
+    assert DEFAULT_SCORE == "ntk-agg-v7"
+    assert set(get_score(DEFAULT_SCORE).components) == {
+        "feature_group_all_decorrelation",
+        "backward_group_all_decorrelation",
+        "flops",
+    }
+    space = search_spaces.create_search_space("nb201", cells=1)  # no layer above 64 channels
+    scorer = NTKScorer(batch_size=4, needs=["ntk-agg-v6", "ntk-agg-v7"])
+    rows = []
+    for arch in space.sample_distinct(6, 0):
+        r = scorer.score(space, arch)
+        rows.append({**r.metrics, "flops": float(r.flops)})
+    assert aggregate(rows, "ntk-agg-v7").tolist() == aggregate(rows, "ntk-agg-v6").tolist()
