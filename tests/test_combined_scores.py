@@ -27,7 +27,7 @@ def test_registered_rules_are_well_formed(name):
 @pytest.mark.usefixtures("legacy_scores")
 def test_default_score_is_ntk_based():
     rule = get_score(DEFAULT_SCORE)
-    assert "backward_group_decorrelation" in rule.components  # the NTK's back-propagated factor
+    assert "backward_group_all_decorrelation" in rule.components  # the NTK's back-propagated factor
     assert "krr_loss" in get_score("ntk-only-v1").components
     for name in ("ntk-only-v1", "ntk-only-v2", "ntk-only-v3", "ntk-only-v4", "ntk-only-v6"):
         forbidden = {

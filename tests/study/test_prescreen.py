@@ -129,7 +129,7 @@ def test_pruning_happens_at_the_right_quantile(nb201):
 
 
 def test_bad_settings_are_refused(nb201):
-    with pytest.raises(ValueError, match="needs backward_group_decorrelation"):
+    with pytest.raises(ValueError, match="needs backward_group_all_decorrelation"):
         PrescreenSampler(nb201, NTKScorer(batch_size=4, proxies=False))  # the default needs them
     with pytest.raises(ValueError, match="candidates must be a positive integer"):
         PrescreenSampler(nb201, NTKScorer(batch_size=4, proxies=True), candidates=0)
