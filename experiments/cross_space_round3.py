@@ -58,6 +58,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from cross_space_round2 import _groups
 from cross_space_rule import tables
 from scipy.stats import kendalltau, spearmanr
 
@@ -68,13 +69,6 @@ from ntknas.proxies import probe_signals
 from ntknas.scorer import NTKScorer
 
 MAX = "maximize"
-
-
-def _groups(suffix: str) -> dict[str, str]:
-    return {
-        f"feature_group{suffix}_decorrelation": MAX,
-        f"backward_group{suffix}_decorrelation": MAX,
-    }
 
 
 #: name → components (kernel-free, as the default's cost budget asks).

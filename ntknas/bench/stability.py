@@ -162,16 +162,16 @@ def run_stability(
     search_space = search_spaces.create_search_space(space, **(space_options or {}))
     # the networks a table would correlate: NAS-Bench-201's disconnected cells (constant
     # output, no ranking to speak of) are left out, as everywhere
-    disconnected = getattr(search_space, "is_disconnected", None) or (lambda _arch: False)
+    has_disconnected = hasattr(search_space, "is_disconnected")
+    disconnected = search_space.is_disconnected if has_disconnected else (lambda _arch: False)
     if ground_truth:  # any table bench table reads (a CSV of the space's architectures)
         table = read_table(ground_truth, target, space=search_space)
         rows = [(a, acc) for a, acc in zip(table.archs, table.accuracies) if not disconnected(a)]
         rows = random.Random(seed).sample(rows, min(n, len(rows)))
-        archs = [a if isinstance(a, str) else a.to_string() for a, _ in rows]
+        archs = [a for a, _ in rows]  # the table's architecture strings
         accuracy = [acc for _, acc in rows]
     else:
-        wide = n if getattr(search_space, "is_disconnected", None) is None else 4 * n
-        pool = search_space.sample_distinct(wide, seed)
+        pool = search_space.sample_distinct(4 * n if has_disconnected else n, seed)
         archs = [a.to_string() for a in pool if not disconnected(a)][:n]
     measured = init_stability(
         archs,
