@@ -63,7 +63,7 @@ from cross_space_rule import tables
 from scipy.stats import kendalltau, spearmanr
 
 import search_spaces
-from ntknas.bench.table import read_table, sample_positions
+from ntknas.bench.table import read_table, table_positions
 from ntknas.combined_scores import ScoreRule, aggregate
 from ntknas.proxies import probe_signals
 from ntknas.scorer import NTKScorer
@@ -183,12 +183,14 @@ def judge(spec: dict[str, Any]) -> tuple[dict[str, float], dict[str, float], int
     were identical on every architecture (they must be on NAS-Bench-201)."""
     space = search_spaces.create_search_space(spec["space"], **spec.get("space_options", {}))
     table = read_table(spec["ground_truth"], spec["target"], space=space)
-    order = sample_positions(len(table.archs), spec.get("n"), spec["seed"], spec.get("skip", 0))
-    if spec.get("shard"):
-        index, count = spec["shard"]
-        order = order[index::count]
-    if spec.get("part"):
-        order = [o for k, o in enumerate(order) if (k % 3 == 0) == (spec["part"] == "pilot")]
+    order = table_positions(
+        len(table.archs),
+        spec.get("n"),
+        spec["seed"],
+        spec.get("skip", 0),
+        spec.get("shard"),
+        spec.get("part"),
+    )
     disconnected = getattr(space, "is_disconnected", None) or (lambda _a: False)
     rows = [
         (table.archs[i], table.accuracies[i]) for i in order if not disconnected(table.archs[i])

@@ -254,6 +254,34 @@ def sample_positions(count: int, n: int | None, seed: int, skip: int = 0) -> lis
     return [i for i in drawn if i not in used][:n]
 
 
+def table_positions(
+    count: int,
+    n: int | None,
+    seed: int,
+    skip: int = 0,
+    shard: tuple[int, int] | None = None,
+    part: str | None = None,
+) -> list[int]:
+    """The rows :func:`run_table` scores: the seeded sample (:func:`sample_positions`), then
+    every k-th of it from the i-th (``shard=(i, k)``), then its ``part`` (``"pilot"``:
+    positions 0, 3, 6, ...; ``"evaluation"``: the others; None: all).
+
+    Example:
+        >>> sample = table_positions(30, 9, seed=0)
+        >>> table_positions(30, 9, seed=0, part="pilot") == sample[::3]
+        True
+    """
+    order = sample_positions(count, n, seed, skip)
+    if shard is not None:
+        index, shards = shard
+        if not (isinstance(shards, int) and shards >= 1 and 0 <= index < shards):
+            raise ValueError(f"--shard must read I/K with 0 <= I < K, got {index}/{shards}")
+        order = order[index::shards]
+    if part is not None:
+        order = [o for k, o in enumerate(order) if (k % 3 == 0) == (part == "pilot")]
+    return order
+
+
 def run_table(
     *,
     space: str,
@@ -299,14 +327,7 @@ def run_table(
     space_obj = search_spaces.create_search_space(space, **(space_options or {}))
     table = read_table(ground_truth, target, space=space_obj, arch_column=arch_column)
     settings = parse_settings(configs, kernel, bn, params, repeats)
-    order = sample_positions(len(table.archs), n, seed, skip)
-    if shard is not None:
-        index, count = shard
-        if not (isinstance(count, int) and count >= 1 and 0 <= index < count):
-            raise ValueError(f"--shard must read I/K with 0 <= I < K, got {index}/{count}")
-        order = order[index::count]
-    if part is not None:
-        order = [o for k, o in enumerate(order) if (k % 3 == 0) == (part == "pilot")]
+    order = table_positions(len(table.archs), n, seed, skip, shard, part)
     rows = [(table.archs[i], table.accuracies[i]) for i in order]
     sample = Table(
         table.path,

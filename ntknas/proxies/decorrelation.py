@@ -74,7 +74,7 @@ def channel_correlation_min_eig(u: torch.Tensor, samples: int) -> float:
 
 def _wanted_groups(factor: str, wanted: Collection[str]) -> dict[str, GroupReading]:
     """The group signals of ``factor`` among ``wanted``: name → how they read a layer."""
-    names = {f"{factor}_group{suffix}_decorrelation": g for suffix, g in GROUP_SIZES.items()}
+    names = {_signal_name(factor, suffix): g for suffix, g in GROUP_SIZES.items()}
     return {name: group for name, group in names.items() if name in wanted}
 
 
@@ -120,6 +120,11 @@ GROUP_SIZES: dict[str, GroupReading] = {
 }
 
 
+def _signal_name(factor: str, suffix: str) -> str:
+    """A group signal's name from its factor and its :data:`GROUP_SIZES` suffix."""
+    return f"{factor}_group{suffix}_decorrelation"
+
+
 def group_signal_name(factor: str, size: int, every_channel: bool = False) -> str:
     """The name of a group signal: ``factor`` ``feature`` or ``backward``, ``size`` channels
     per group, ``every_channel``: groups over all of a layer's channels (not at most 16).
@@ -130,10 +135,10 @@ def group_signal_name(factor: str, size: int, every_channel: bool = False) -> st
         >>> group_signal_name("feature", 8, every_channel=True)
         'feature_group_all_decorrelation'
     """
-    for suffix, reading in GROUP_SIZES.items():
-        if reading.size == size and (reading.max_groups is None) == every_channel:
-            if factor in ("feature", "backward"):
-                return f"{factor}_group{suffix}_decorrelation"
+    if factor in ("feature", "backward"):
+        for suffix, reading in GROUP_SIZES.items():
+            if reading.size == size and (reading.max_groups is None) == every_channel:
+                return _signal_name(factor, suffix)
     every = ", every channel" if every_channel else ""
     raise ValueError(f"no group signal for {factor!r} with groups of {size}{every}")
 
