@@ -131,6 +131,22 @@ _SIGNALS: dict[str, Objective] = {
             )
             for factor, requires in (("feature", _FORWARD), ("backward", _BACKWARD))
         ),
+        *(
+            _declare(
+                f"{factor}_group{suffix}_decorrelation",
+                "maximize",
+                requires,
+                "proxy",
+                f"as {factor}_group_all_decorrelation, {how}",
+            )
+            for suffix, how in (
+                ("_pooled", "the first images' positions pooled (each centred on its own)"),
+                ("_pooled_null", "pooled, λmin over its value for independent channels"),
+                ("32_pooled_null", "groups of 32, pooled, over its independent-channel value"),
+                ("64_pooled_null", "groups of 64, pooled, over its independent-channel value"),
+            )
+            for factor, requires in (("feature", _FORWARD), ("backward", _BACKWARD))
+        ),
         _declare(
             "kernel_alignment",
             "maximize",

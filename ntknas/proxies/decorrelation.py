@@ -6,6 +6,7 @@ that computes them with NASWOT."""
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Collection
 from typing import NamedTuple
@@ -98,11 +99,17 @@ MAX_GROUPS = 16
 class GroupReading(NamedTuple):
     """How a group signal reads a layer: ``size`` channels per group, at least ``headroom``
     observations per group channel (the images' positions are pooled below that), at most
-    ``max_groups`` groups (None: every channel, in ⌊C / size⌋ groups)."""
+    ``max_groups`` groups (None: every channel, in ⌊C / size⌋ groups); ``pooled``: always pool
+    the first images' positions, each image centred on its own means (the correlation of the
+    variation within images, over more observations); ``null``: λmin divided by its value for
+    independent channels, (1 − √(size / observations))² (Marchenko–Pastur), so a layer's null
+    reading is 1 whatever its shape."""
 
     size: int
     headroom: int = 1
     max_groups: int | None = MAX_GROUPS
+    pooled: bool = False
+    null: bool = False
 
 
 #: The group signals by name suffix. ``feature_group_decorrelation`` (groups of 8, at most 16
@@ -117,6 +124,14 @@ GROUP_SIZES: dict[str, GroupReading] = {
     "16": GroupReading(16, 4),
     "32": GroupReading(32, 4),
     "_all": GroupReading(GROUP_CHANNELS, 1, None),
+    # #18's fourth round: every channel, the first images' positions pooled (each image centred
+    # on its own), with and without the null normalization, and larger groups pooled so.
+    # Headroom ≥ 2 (at least 2 observations per group channel): with as many channels as
+    # observations the independent-channel λmin is 0, and nothing can be normalized by it.
+    "_pooled": GroupReading(GROUP_CHANNELS, 2, None, pooled=True),
+    "_pooled_null": GroupReading(GROUP_CHANNELS, 2, None, pooled=True, null=True),
+    "32_pooled_null": GroupReading(32, 4, None, pooled=True, null=True),
+    "64_pooled_null": GroupReading(64, 4, None, pooled=True, null=True),
 }
 
 
@@ -125,22 +140,32 @@ def _signal_name(factor: str, suffix: str) -> str:
     return f"{factor}_group{suffix}_decorrelation"
 
 
-def group_signal_name(factor: str, size: int, every_channel: bool = False) -> str:
+def group_signal_name(
+    factor: str, size: int, every_channel: bool = False, *, pooled: bool = False, null: bool = False
+) -> str:
     """The name of a group signal: ``factor`` ``feature`` or ``backward``, ``size`` channels
-    per group, ``every_channel``: groups over all of a layer's channels (not at most 16).
+    per group, ``every_channel``: groups over all of a layer's channels (not at most 16);
+    ``pooled``, ``null``: as :class:`GroupReading` (both read every channel).
 
     Example:
         >>> group_signal_name("feature", 8), group_signal_name("backward", 32)
         ('feature_group_decorrelation', 'backward_group32_decorrelation')
         >>> group_signal_name("feature", 8, every_channel=True)
         'feature_group_all_decorrelation'
+        >>> group_signal_name("backward", 64, True, pooled=True, null=True)
+        'backward_group64_pooled_null_decorrelation'
     """
     if factor in ("feature", "backward"):
         for suffix, reading in GROUP_SIZES.items():
-            if reading.size == size and (reading.max_groups is None) == every_channel:
+            if (
+                reading.size == size
+                and (reading.max_groups is None) == every_channel
+                and (reading.pooled, reading.null) == (pooled, null)
+            ):
                 return _signal_name(factor, suffix)
     every = ", every channel" if every_channel else ""
-    raise ValueError(f"no group signal for {factor!r} with groups of {size}{every}")
+    how = "".join([", pooled" if pooled else "", ", null-normalized" if null else ""])
+    raise ValueError(f"no group signal for {factor!r} with groups of {size}{every}{how}")
 
 
 def _group_correlation_min_eig(
@@ -150,6 +175,8 @@ def _group_correlation_min_eig(
     size: int = GROUP_CHANNELS,
     headroom: int = 1,
     max_groups: int | None = MAX_GROUPS,
+    pooled: bool = False,
+    null: bool = False,
 ) -> float:
     """Mean λmin of the Pearson correlation of random groups of ``size`` channels.
 
@@ -164,20 +191,30 @@ def _group_correlation_min_eig(
     (:data:`GROUP_CHANNELS` unless given); ``headroom``: the positions are pooled when fewer
     than ``size × headroom + 1``, and a group has at most (observations − 1) / ``headroom``
     channels; ``max_groups``: the most groups read (None: ⌊C / size⌋, every channel but the
-    remainder).
+    remainder); ``pooled``: the first ``samples`` images' positions always pooled, each image
+    centred on its own means first (observations: S · (positions − 1)); ``null``: the mean λmin
+    divided by (1 − √(k / observations))², its value for k independent channels.
     """
     feats = _observations(u, samples)
     channels = feats.shape[1]
-    if feats.shape[2] <= size * headroom and feats.shape[0] > 1:
-        feats = feats.transpose(0, 1).reshape(1, channels, -1)  # pool the images' positions
-    group = min(size, channels, (feats.shape[2] - 1) // headroom)
+    if pooled:
+        feats = feats.to(torch.float64)
+        feats = feats - feats.mean(dim=-1, keepdim=True)  # each image on its own means
+        observations = feats.shape[0] * (feats.shape[2] - 1)
+        feats = feats.transpose(0, 1).reshape(1, channels, -1)
+    else:
+        if feats.shape[2] <= size * headroom and feats.shape[0] > 1:
+            feats = feats.transpose(0, 1).reshape(1, channels, -1)  # pool the images' positions
+        observations = feats.shape[2] - 1
+    group = min(size, channels, observations // headroom)
     if group < 2:
         return 0.0
     generator = torch.Generator().manual_seed(layer)
     order = torch.randperm(channels, generator=generator)
     groups = channels // group if max_groups is None else min(max_groups, channels // group)
     index = order[: groups * group].reshape(groups, group).to(feats.device)
-    return _mean_min_correlation_eig(feats[:, index])  # (S, G, k, P)
+    smallest = _mean_min_correlation_eig(feats[:, index])  # (S, G, k, P)
+    return smallest / (1.0 - math.sqrt(group / observations)) ** 2 if null else smallest
 
 
 def feature_group_decorrelations(
@@ -240,7 +277,9 @@ def rectifier_signals(
         >>> net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
         >>> sorted(rectifier_signals(net, torch.randn(5, 4)))  # doctest: +NORMALIZE_WHITESPACE
         ['feature_decorrelation', 'feature_group16_decorrelation', 'feature_group32_decorrelation',
-         'feature_group_all_decorrelation', 'feature_group_decorrelation', 'naswot']
+         'feature_group32_pooled_null_decorrelation', 'feature_group64_pooled_null_decorrelation',
+         'feature_group_all_decorrelation', 'feature_group_decorrelation',
+         'feature_group_pooled_decorrelation', 'feature_group_pooled_null_decorrelation', 'naswot']
     """
     produced = _forward_signals()
     wanted = produced if signals is None else set(signals) & produced
@@ -358,8 +397,10 @@ def backward_signals(
         >>> net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(32, 2))
         >>> sorted(backward_signals(net, torch.randn(4, 3, 4, 4)))  # doctest: +NORMALIZE_WHITESPACE
         ['backward_decorrelation', 'backward_group16_decorrelation',
-         'backward_group32_decorrelation', 'backward_group_all_decorrelation',
-         'backward_group_decorrelation']
+         'backward_group32_decorrelation', 'backward_group32_pooled_null_decorrelation',
+         'backward_group64_pooled_null_decorrelation', 'backward_group_all_decorrelation',
+         'backward_group_decorrelation', 'backward_group_pooled_decorrelation',
+         'backward_group_pooled_null_decorrelation']
     """
     if bn not in ("frozen", "eval", "batch"):
         raise ValueError(f"unknown bn mode {bn!r}; allowed: frozen, eval, batch")
