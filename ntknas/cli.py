@@ -362,6 +362,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
             except ValueError:
                 raise ValueError(f"--shard must read I/K (e.g. 0/2), got {args.shard!r}") from None
             shard = (index, count)
+        if args.bench == "table" and args.score:
+            return _score_table(args, shard)
         table_options: dict[str, Any] = {}
         if args.bench == "table":
             table_options = dict(
@@ -451,6 +453,46 @@ def _write_output(prefix: str, result: dict[str, Any], table: str, argv: list[st
 
 
 # --------------------------------------------------------------------------- parser
+
+
+def _score_table(args: argparse.Namespace, shard: tuple[int, int] | None) -> int:
+    """``bench table --score``: only what the named scores read (no kernel pass unless one
+    of them reads the kernel)."""
+    from ntknas.bench.score_table import format_score_table, run_score_table
+
+    for option, given in (("--configs", args.configs), ("--cache", args.cache)):
+        if given:
+            raise ValueError(
+                f"{option} belongs to the full run of every kernel setting; --score computes "
+                "only what the named scores read (drop one of the two)"
+            )
+    scores = [name.strip() for name in args.score.split(",") if name.strip()]
+    result = run_score_table(
+        ground_truth=args.ground_truth,
+        target=args.target,
+        scores=scores,
+        space=args.space,
+        arch_column=args.arch_column,
+        space_options=_space_options(args.space_option),
+        n=args.n,
+        seed=args.seed,
+        skip=args.skip,
+        shard=shard,
+        part=args.part,
+        data=args.data,
+        data_dir=args.data_dir,
+        batch_size=args.batch_size,
+        device=args.device,
+        include_disconnected=args.include_disconnected,
+        progress=not args.json,
+        kernel=args.kernel,
+        bn=args.bn,
+        params=args.params,
+        implementation=args.implementation,
+        repeats=args.repeats,
+        heldout=args.heldout,
+    )
+    return _emit(args, result, format_score_table)
 
 
 def _add_scorer_options(p: argparse.ArgumentParser, *, batch_size: int = 64) -> None:
@@ -638,6 +680,13 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--space", required=True, help="registered search space of the arch column")
     b.add_argument("--arch-column", default="arch", help="column holding the architectures")
     b.add_argument("--space-option", action="append", default=[], metavar="KEY=VALUE")
+    b.add_argument(
+        "--score",
+        default=None,
+        help="comma-separated scores (e.g. ntk-agg-v7,naswot): compute only what they read "
+        "(the default score needs no kernel pass) and report them, their components, #params, "
+        "FLOPs and the table's naslib_* columns",
+    )
     table_args(b)
     b = bench.add_parser("throughput", help="architectures scored per second, end to end")
     b.add_argument("--space", default="nb201")

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import json
-import random
 
 import pytest
 import torch
@@ -16,25 +14,8 @@ from ntknas.cli import main
 from ntknas.combined_scores import DEFAULT_SCORE
 from ntknas.data import DataError
 from ntknas.objectives import metric_direction
+from tests.bench.conftest import TINY_MACRO, write_rows
 from tests.helpers import write_imagefolder
-
-TINY_MACRO = {"init_channels": 4, "head_channels": 16}
-
-
-@pytest.fixture
-def macro_table(tmp_path):
-    """A made-up NAS-Bench-Macro-style table (not benchmark data): accuracy grows with the number
-    of inverted residuals; a made-up NASLib-style baseline column equal to minus the accuracy."""
-    rng = random.Random(0)
-    path = tmp_path / "macro.csv"
-    with path.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["arch", "params", "acc", "naslib_fake"])
-        for _ in range(6):
-            key = "".join(rng.choice("012") for _ in range(8))
-            acc = 50 + 5 * sum(d != "0" for d in key) + rng.random()
-            w.writerow([key, 0, acc, -acc])
-    return path
 
 
 @pytest.mark.slow
@@ -114,65 +95,9 @@ def test_arch_column_and_unknown_space(tmp_path, capsys):
     assert "unknown search space 'nope'" in capsys.readouterr().err
 
 
-class _Explodes(nn.Module):
-    """A network whose forward runs out of memory (a real MemoryError from the forward)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.fc = nn.Linear(3, 2)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        raise MemoryError("cannot allocate 1 TiB")
-
-
-class _PickySpace(search_spaces.SearchSpace):
-    """nb201 with two faults: ``BAD`` does not build, ``HUGE`` runs out of memory."""
-
-    name = "picky"
-
-    def __init__(self, **_: object) -> None:
-        self.inner = search_spaces.create_search_space("nb201")
-
-    def parse(self, text: str) -> search_spaces.ArchSpec:
-        if text in ("BAD", "HUGE"):
-            return search_spaces.ArchSpec(self.name, text)
-        return search_spaces.ArchSpec(self.name, self.inner.parse(text).arch)
-
-    def build(self, spec, num_classes: int = 10) -> nn.Module:  # noqa: ANN001
-        arch = spec if isinstance(spec, str) else spec.arch
-        if arch == "BAD":
-            raise ValueError("no such cell")
-        if arch == "HUGE":
-            return _Explodes()
-        return self.inner.build(arch, num_classes)
-
-    def sample(self, rng=None):  # noqa: ANN001
-        return search_spaces.ArchSpec(self.name, self.inner.sample(rng).arch)
-
-    def suggest(self, trial):  # noqa: ANN001
-        return search_spaces.ArchSpec(self.name, self.inner.suggest(trial).arch)
-
-    def trial_params(self, spec):  # noqa: ANN001
-        return self.inner.trial_params(spec.arch if hasattr(spec, "arch") else spec)
-
-
-@pytest.fixture
-def picky(monkeypatch):
-    monkeypatch.setitem(search_spaces._registry._REGISTRY, "picky", _PickySpace)
-
-
-def _write(path, archs):
-    with path.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["arch", "acc"])
-        for i, a in enumerate(archs):
-            w.writerow([a, 50 + i])
-    return path
-
-
 def test_a_row_that_does_not_build_stops_before_scoring(picky, tmp_path, capsys):
     nb201 = search_spaces.create_search_space("nb201")
-    path = _write(tmp_path / "t.csv", [nb201.sample(0).arch, "BAD"])
+    path = write_rows(tmp_path / "t.csv", [nb201.sample(0).arch, "BAD"])
     cache = tmp_path / "c.jsonl"
     argv = ["bench", "table", "--space", "picky", "--ground-truth", str(path), "--target", "acc"]
     assert main([*argv, "--cache", str(cache), "--batch-size", "2"]) == 2
@@ -184,7 +109,7 @@ def test_a_row_that_does_not_build_stops_before_scoring(picky, tmp_path, capsys)
 def test_a_network_out_of_memory_is_skipped_and_reported(picky, tmp_path):
     nb201 = search_spaces.create_search_space("nb201")
     archs = [nb201.sample(s).arch for s in range(3)]
-    path = _write(tmp_path / "t.csv", [archs[0], "HUGE", archs[1], archs[2]])
+    path = write_rows(tmp_path / "t.csv", [archs[0], "HUGE", archs[1], archs[2]])
     r = run_table(space="picky", ground_truth=str(path), target="acc", batch_size=2, progress=False)
     assert r["n"] == 4 and r["n_skipped"] == 1 and list(r["skipped"]) == ["HUGE"]
     assert "out of memory: MemoryError: cannot allocate 1 TiB" in r["skipped"]["HUGE"]
@@ -217,7 +142,7 @@ def test_cifar100_tree_gives_100_class_heads(tmp_path, macro_table):
 @pytest.mark.slow
 def test_vit_space_scores_at_its_own_image_size(tmp_path):
     space = search_spaces.create_search_space("pit", image_size=32)
-    path = _write(tmp_path / "pit.csv", [space.sample(s).arch for s in range(3)])
+    path = write_rows(tmp_path / "pit.csv", [space.sample(s).arch for s in range(3)])
     r = run_table(
         space="pit",
         space_options={"image_size": 32},
