@@ -178,9 +178,9 @@ def judge_specs(data: Path, c10: str, c100: str) -> dict[str, dict[str, Any]]:
     return judged
 
 
-def judge(spec: dict[str, Any]) -> tuple[dict[str, float], dict[str, float], int, bool]:
-    """τ and ρ of every candidate and reference on one judge table; whether the two readings
-    were identical on every architecture (they must be on NAS-Bench-201)."""
+def table_rows(spec: dict[str, Any]) -> tuple[search_spaces.SearchSpace, list[tuple[str, float]]]:
+    """The space of a table spec and its (arch, accuracy) rows that ``bench table`` with the
+    same ``n``, ``seed``, ``skip``, ``shard`` and ``part`` correlates (connected cells only)."""
     space = search_spaces.create_search_space(spec["space"], **spec.get("space_options", {}))
     table = read_table(spec["ground_truth"], spec["target"], space=space)
     order = table_positions(
@@ -195,6 +195,13 @@ def judge(spec: dict[str, Any]) -> tuple[dict[str, float], dict[str, float], int
     rows = [
         (table.archs[i], table.accuracies[i]) for i in order if not disconnected(table.archs[i])
     ]
+    return space, rows
+
+
+def judge(spec: dict[str, Any]) -> tuple[dict[str, float], dict[str, float], int, bool]:
+    """τ and ρ of every candidate and reference on one judge table; whether the two readings
+    were identical on every architecture (they must be on NAS-Bench-201)."""
+    space, rows = table_rows(spec)
     scorer = _scorer(space, spec["batch_size"], spec["data"], seed=spec["seed"])
     values = _values(scorer, space, [a for a, _ in rows])
     accuracy = [acc for _, acc in rows]

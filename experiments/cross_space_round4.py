@@ -56,12 +56,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cross_space_round3 import _merge, format_taus
+from cross_space_round3 import _merge, format_taus, table_rows
 from cross_space_rule import tables
 from scipy.stats import kendalltau, spearmanr
 
 import search_spaces
-from ntknas.bench.table import read_table, table_positions
 from ntknas.combined_scores import ScoreRule, aggregate
 from ntknas.proxies import probe_signals
 from ntknas.scorer import NTKScorer
@@ -140,20 +139,7 @@ def _values(spec: dict[str, Any], space: search_spaces.SearchSpace, archs: list[
 
 def measure(spec: dict[str, Any]) -> tuple[dict[str, float], dict[str, float], int]:
     """τ and ρ of every candidate and reference on one table, and its size."""
-    space = search_spaces.create_search_space(spec["space"], **spec.get("space_options", {}))
-    table = read_table(spec["ground_truth"], spec["target"], space=space)
-    order = table_positions(
-        len(table.archs),
-        spec.get("n"),
-        spec["seed"],
-        spec.get("skip", 0),
-        spec.get("shard"),
-        spec.get("part"),
-    )
-    disconnected = getattr(space, "is_disconnected", None) or (lambda _a: False)
-    rows = [
-        (table.archs[i], table.accuracies[i]) for i in order if not disconnected(table.archs[i])
-    ]
+    space, rows = table_rows(spec)
     values = _values(spec, space, [a for a, _ in rows])
     accuracy = [acc for _, acc in rows]
     taus, rhos = {}, {}

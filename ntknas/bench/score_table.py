@@ -12,7 +12,6 @@ columns against the accuracies, on the same rows as :func:`run_table` with the s
 from __future__ import annotations
 
 import statistics
-import sys
 import time
 from typing import Any
 
@@ -22,8 +21,8 @@ import search_spaces
 from ntknas.bench.table import (
     Table,
     check_builds,
-    is_out_of_memory,
     read_table,
+    skip_out_of_memory,
     table_positions,
 )
 from ntknas.combined_scores import aggregate, get_score, list_scores
@@ -147,13 +146,7 @@ def run_score_table(
         try:
             result = scorer.score(space_obj, arch)
         except Exception as error:  # noqa: BLE001 - only memory faults are survived
-            if not is_out_of_memory(error):
-                raise
-            reason = str(error).strip().splitlines()[0][:200] if str(error) else ""
-            skipped[arch] = f"out of memory: {type(error).__name__}: {reason}"
-            print(f"ntknas: skipped {arch}: {skipped[arch]}", file=sys.stderr)
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
+            skip_out_of_memory(arch, error, skipped)
             continue
         seconds.append(result.seconds)
         population.append(

@@ -151,6 +151,18 @@ def is_out_of_memory(error: BaseException) -> bool:
     )
 
 
+def skip_out_of_memory(arch: str, error: Exception, skipped: dict[str, str]) -> None:
+    """Record ``arch`` in ``skipped`` (and on stderr) if ``error`` is an out-of-memory fault,
+    freeing the device's cache; re-raise any other error."""
+    if not is_out_of_memory(error):
+        raise error
+    reason = str(error).strip().splitlines()[0][:200] if str(error) else ""
+    skipped[arch] = f"out of memory: {type(error).__name__}: {reason}"
+    print(f"ntknas: skipped {arch}: {skipped[arch]}", file=sys.stderr)
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
 def parse_settings(
     text: str | None, kernel: str, bn: str, params: str, repeats: int
 ) -> list[dict[str, Any]]:
@@ -452,13 +464,7 @@ def run_table(
                         entry["seconds"] = float(entry.get("seconds", 0.0)) + took
                         remember(entry)
                 except Exception as error:  # noqa: BLE001 - only memory faults are survived
-                    if not is_out_of_memory(error):
-                        raise
-                    reason = str(error).strip().splitlines()[0][:200] if str(error) else ""
-                    skipped[arch] = f"out of memory: {type(error).__name__}: {reason}"
-                    print(f"ntknas: skipped {arch}: {skipped[arch]}", file=sys.stderr)
-                    if torch.cuda.is_available():
-                        torch.cuda.empty_cache()
+                    skip_out_of_memory(arch, error, skipped)
                     continue
                 scoring_seconds += float(entry.get("seconds", 0.0))
                 for phase, value in entry.get("phases", {}).items():
