@@ -218,6 +218,22 @@ def judge(spec: dict[str, Any]) -> tuple[dict[str, float], dict[str, float], int
     return taus, rhos, len(rows), same
 
 
+def file_table(
+    report: dict[str, Any],
+    table: str,
+    taus: dict[str, float],
+    rhos: dict[str, float],
+    size: int,
+    seen: bool,
+) -> None:
+    """Put one table's τ and ρ of every score, and its size, into ``report``."""
+    for name in taus:
+        report["kendall_tau"].setdefault(name, {})[table] = taus[name]
+        report["spearman_rho"].setdefault(name, {})[table] = rhos[name]
+    report["tables"][table] = {"n": size, "seen_before": seen}
+    print(f"{table}: {size} architectures", flush=True)
+
+
 def decide(taus: dict[str, dict[str, float]], selected: str) -> str:
     """The committed decision (module docstring)."""
     if selected == INCUMBENT:
@@ -286,15 +302,8 @@ def main() -> None:
         report = {"stage": args.stage, "kendall_tau": {}, "spearman_rho": {}, "tables": {}}
         for table in names:
             taus, rhos, size, same = judge(specs[table])
-            for name in taus:
-                report["kendall_tau"].setdefault(name, {})[table] = taus[name]
-                report["spearman_rho"].setdefault(name, {})[table] = rhos[name]
-            report["tables"][table] = {
-                "n": size,
-                "seen_before": specs[table]["seen"],
-                "readings_identical": same,
-            }
-            print(f"{table}: {size} architectures", flush=True)
+            file_table(report, table, taus, rhos, size, specs[table]["seen"])
+            report["tables"][table]["readings_identical"] = same
     if report["stage"] == "noise":
         draws = report["between_draws"]
         columns = sorted({c for row in draws.values() for c in row if "-" in c})

@@ -56,7 +56,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cross_space_round3 import _merge, format_taus, table_rows
+from cross_space_round3 import _merge, file_table, format_taus, table_rows
 from cross_space_rule import tables
 from scipy.stats import kendalltau, spearmanr
 
@@ -224,12 +224,7 @@ def main() -> None:
         names = args.tables.split(",") if args.tables else list(specs)
         report = {"stage": args.stage, "kendall_tau": {}, "spearman_rho": {}, "tables": {}}
         for table in names:
-            taus, rhos, size = measure(specs[table])
-            for name in taus:
-                report["kendall_tau"].setdefault(name, {})[table] = taus[name]
-                report["spearman_rho"].setdefault(name, {})[table] = rhos[name]
-            report["tables"][table] = {"n": size, "seen_before": specs[table]["seen"]}
-            print(f"{table}: {size} architectures", flush=True)
+            file_table(report, table, *measure(specs[table]), specs[table]["seen"])
     if report["stage"] != "cost":
         print(format_taus(report["kendall_tau"], list(report["tables"])))
         if report["stage"] == "pilot":

@@ -19,7 +19,6 @@ import torch
 
 import search_spaces
 from ntknas.bench.table import (
-    Table,
     check_builds,
     read_table,
     skip_out_of_memory,
@@ -104,14 +103,7 @@ def run_score_table(
     space_obj = search_spaces.create_search_space(space, **(space_options or {}))
     table = read_table(ground_truth, target, space=space_obj, arch_column=arch_column)
     order = table_positions(len(table.archs), n, seed, skip, shard, part)
-    sample = Table(
-        table.path,
-        table.space,
-        target,
-        [table.archs[i] for i in order],
-        [table.accuracies[i] for i in order],
-        {c: [v[i] for i in order] for c, v in table.baselines.items()},
-    )
+    sample = table.take(order)
     directions = _directions(scores)
     reported = list(directions)
     scorer = NTKScorer(
@@ -126,7 +118,7 @@ def run_score_table(
     )
     check_builds(space_obj, sample, num_classes=scorer.num_classes)
     is_disconnected = getattr(space_obj, "is_disconnected", None)
-    rows = list(zip(sample.archs, sample.accuracies))
+    rows = sample.rows()
     if progress:
         from tqdm.auto import tqdm
 

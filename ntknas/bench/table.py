@@ -60,6 +60,17 @@ class Table:
     def rows(self) -> list[tuple[str, float]]:
         return list(zip(self.archs, self.accuracies))
 
+    def take(self, positions: list[int]) -> Table:
+        """The rows at ``positions`` (e.g. :func:`table_positions`), baselines alike."""
+        return Table(
+            self.path,
+            self.space,
+            self.target,
+            [self.archs[i] for i in positions],
+            [self.accuracies[i] for i in positions],
+            {c: [v[i] for i in positions] for c, v in self.baselines.items()},
+        )
+
 
 def read_table(
     path: str | Path,
@@ -340,15 +351,8 @@ def run_table(
     table = read_table(ground_truth, target, space=space_obj, arch_column=arch_column)
     settings = parse_settings(configs, kernel, bn, params, repeats)
     order = table_positions(len(table.archs), n, seed, skip, shard, part)
-    rows = [(table.archs[i], table.accuracies[i]) for i in order]
-    sample = Table(
-        table.path,
-        table.space,
-        target,
-        [a for a, _ in rows],
-        [a for _, a in rows],
-        {c: [v[i] for i in order] for c, v in table.baselines.items()},
-    )
+    sample = table.take(order)
+    rows = sample.rows()
     image_size = space_obj.input_shape[-1]
     probe_scorer = NTKScorer(
         batch_size=batch_size, data=data, data_dir=data_dir, seed=seed, image_size=image_size
