@@ -9,6 +9,8 @@ passes of :class:`ntknas.scorer.NTKScorer`:
 * :data:`PROBE_FORWARD`: one no-grad forward of the probe batch (NASWOT, feature signals);
 * :data:`BACKWARD_PROBE`: a forward and backward of 8 probe images (backward signals);
 * :data:`SYNFLOW`: SynFlow's all-ones float64 forward and backward;
+* :data:`ZICO`: ZiCo's cross-entropy gradients of the probe batch, split in two (one forward
+  and backward of the probe batch);
 * nothing: ``params`` and ``flops`` come from the built network alone.
 
 Kinds: ``"spectral"`` (the spectrum registry of :mod:`ntknas.spectral`, read at lookup time, so
@@ -41,6 +43,7 @@ HELDOUT = "heldout"
 PROBE_FORWARD = "probe_forward"
 BACKWARD_PROBE = "backward_probe"
 SYNFLOW = "synflow"
+ZICO = "zico"
 
 #: Every requirement, in the order the scorer runs the passes.
 REQUIREMENTS: tuple[str, ...] = (
@@ -50,6 +53,7 @@ REQUIREMENTS: tuple[str, ...] = (
     PROBE_FORWARD,
     BACKWARD_PROBE,
     SYNFLOW,
+    ZICO,
 )
 
 #: Requirements that mean running the kernel pass.
@@ -155,6 +159,13 @@ _SIGNALS: dict[str, Objective] = {
             "alignment of the probe kernel with the label kernel",
         ),
         _declare("synflow", "maximize", (SYNFLOW,), "proxy", "SynFlow (Tanaka et al. 2020)"),
+        _declare(
+            "zico",
+            "maximize",
+            (ZICO,),
+            "proxy",
+            "ZiCo (Li et al. 2023): Σ over weight layers of log Σ mean|g| / σ(g), 2 probe halves",
+        ),
         _declare(
             "krr_accuracy",
             "maximize",

@@ -34,6 +34,7 @@ from ntknas.objectives import (
     LAYER_KERNELS,
     PROBE_FORWARD,
     SYNFLOW,
+    ZICO,
     computed_by,
     get_objective,
     probe_signal_names,
@@ -46,6 +47,7 @@ from ntknas.proxies import (
     probe_logits,
     probe_signals,
     synflow,
+    zico,
 )
 from ntknas.spectral import cosine_lambda_min, spectrum
 from search_spaces import ArchSpec, SearchSpace, count_flops, count_parameters
@@ -389,6 +391,8 @@ class NTKScorer:
                 metrics.update(self.forward_proxies(model, phases))
         if self._wants(SYNFLOW):
             metrics["synflow"] = self._synflow(model, phases, same_model)
+        if self._wants(ZICO):
+            metrics["zico"] = self._zico(model, phases, same_model)
         t = time.perf_counter()
         if same_model is not None:
             flops = same_model.flops
@@ -421,6 +425,8 @@ class NTKScorer:
             metrics.update(self.forward_proxies(model, phases, keep_logits=logits))
         if self._wants(SYNFLOW):
             metrics["synflow"] = self._synflow(model, phases)
+        if self._wants(ZICO):
+            metrics["zico"] = self._zico(model, phases)
         t = time.perf_counter()
         # the probe forward's logits when it ran (the same no-grad train-mode forward)
         reason = (
@@ -467,6 +473,19 @@ class NTKScorer:
         t = time.perf_counter()
         value = synflow(model, tuple(self.probe[0].shape[1:]), output=self.output)
         phases["synflow"] = time.perf_counter() - t
+        return value
+
+    def _zico(
+        self,
+        model: nn.Module,
+        phases: dict[str, float],
+        same_model: ScoreResult | None = None,
+    ) -> float:
+        if same_model is not None and "zico" in same_model.metrics:
+            return same_model.metrics["zico"]
+        t = time.perf_counter()
+        value = zico(model, self.probe[0], self.probe[1], output=self.output)
+        phases["zico"] = time.perf_counter() - t
         return value
 
     def forward_proxies(
@@ -610,7 +629,7 @@ class NTKScorer:
             "image_size": self.image_size,
             "num_classes": self.num_classes,
             # the proxy names, so results made before a proxy existed are told apart
-            "proxies": [*probe_signal_names(), "kernel_alignment", "synflow"]
+            "proxies": [*probe_signal_names(), "kernel_alignment", "synflow", "zico"]
             if self.proxies
             else False,
             # the per-layer NTK metrics (sum and trace kernels), named so that results made

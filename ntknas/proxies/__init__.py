@@ -17,6 +17,9 @@
   back to each weight layer's output are, summed over weight layers.
 * :func:`synflow`: the SynFlow baseline (Tanaka et al. 2020) as the zero-cost-proxy
   literature computes it: absolute weights, an all-ones input, double precision.
+* :func:`zico`: the ZiCo baseline (Li et al. 2023): per weight layer, the log of the summed
+  mean-over-deviation of each weight's cross-entropy gradient over two halves of the probe
+  batch, summed over layers.
 * :func:`layer_gradient_decorrelation` (``layer_lambda_min_cosine``): an NTK signal — λmin of
   each weight layer's own cosine-normalized NTK, summed over layers (on the probe images);
   ``layer_lambda_min_cosine_all`` and ``lambda_min_cosine_all``: the per-layer and whole-kernel
@@ -34,7 +37,7 @@ from ntknas.proxies.activation import (
     naswot,
     naswot_from_kernel,
 )
-from ntknas.proxies.baselines import SYNFLOW_OF_ZERO, synflow
+from ntknas.proxies.baselines import SYNFLOW_OF_ZERO, ZICO_OF_NONE, synflow, zico
 from ntknas.proxies.decorrelation import (
     GROUP_CHANNELS,
     MAX_GROUPS,
@@ -61,6 +64,7 @@ __all__ = [
     "RECTIFIERS",
     "SYNFLOW_OF_ZERO",
     "WEIGHT_LAYERS",
+    "ZICO_OF_NONE",
     "activation_agreement",
     "activation_codes",
     "backward_decorrelation",
@@ -77,4 +81,5 @@ __all__ = [
     "probe_signals",
     "rectifier_signals",
     "synflow",
+    "zico",
 ]

@@ -1,4 +1,4 @@
-"""SynFlow (Tanaka et al. 2020), the zero-cost-proxy baseline."""
+"""The zero-cost-proxy baselines: SynFlow (Tanaka et al. 2020) and ZiCo (Li et al. 2023)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,19 @@ import copy
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ntknas.ntk import OutputSelector, logits_of
+from ntknas.proxies._pass import WEIGHT_LAYERS, _preserved
 
 #: ``synflow`` of a network in which no path carries the input to the output (log 0): the log of
 #: the smallest positive double, so such networks rank below every other and stay finite.
 SYNFLOW_OF_ZERO = -745.0
+
+#: ``zico`` of a network in which no weight's gradient varies between the batches (no layer
+#: contributes a term): ranks below every other and stays finite, as :data:`SYNFLOW_OF_ZERO`.
+ZICO_OF_NONE = -745.0
 
 
 def synflow(
@@ -48,3 +54,63 @@ def synflow(
         grads = torch.autograd.grad(out.sum(), params, allow_unused=True)
     total = sum(float((p.detach() * g).abs().sum()) for p, g in zip(params, grads) if g is not None)
     return math.log(total) if total > 0 else SYNFLOW_OF_ZERO
+
+
+def zico(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    batches: int = 2,
+    output: OutputSelector = None,
+) -> float:
+    """ZiCo (Li et al. 2023), the gradient signal-to-noise proxy: Σ over weight layers of
+    log Σ_θ E|g_θ| / σ(g_θ), where g_θ is the cross-entropy gradient of the layer's weight θ on
+    each of ``batches`` equal parts of ``images`` and E, σ are the mean and the (population)
+    standard deviation over those parts. Weights whose gradient does not vary (σ = 0) are left
+    out, and so is a layer none of whose weights varies, as in the published proxy.
+
+    Weight layers are those of :data:`ntknas.proxies.WEIGHT_LAYERS` (convolutions and linear
+    layers; biases and normalization parameters are not read). BatchNorm normalizes each part
+    with its own statistics (train mode, as published), dropout is off; the caller's flags,
+    buffers and gradients are unchanged. The published proxy reads two loader batches of 64
+    images; here the probe batch is split, so one call costs one forward and backward of the
+    probe batch. Sums are in double precision. A network with no varying weight gradient
+    scores :data:`ZICO_OF_NONE`. ``output``: where the logits are in a tuple output
+    (:func:`ntknas.ntk.logits_of`).
+
+    Example:
+        >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+        <torch._C.Generator object at ...>
+        >>> net = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 2))
+        >>> x, y = torch.randn(8, 3), torch.tensor([0, 1] * 4)
+        >>> math.isfinite(zico(net, x, y)), net[0].weight.grad is None
+        (True, True)
+    """
+    if batches < 2:
+        raise ValueError(f"zico needs at least 2 batches to measure a deviation, got {batches}")
+    if images.shape[0] < batches:
+        raise ValueError(f"zico: {images.shape[0]} images cannot be split into {batches} batches")
+    weights = [
+        m.weight
+        for m in model.modules()
+        if isinstance(m, WEIGHT_LAYERS) and m.weight is not None and m.weight.requires_grad
+    ]
+    per_batch: list[list[torch.Tensor | None]] = []
+    with _preserved(model), torch.enable_grad():
+        for x, y in zip(torch.tensor_split(images, batches), torch.tensor_split(labels, batches)):
+            loss = F.cross_entropy(logits_of(model(x), output), y.to(images.device))
+            per_batch.append(list(torch.autograd.grad(loss, weights, allow_unused=True)))
+    total, terms = 0.0, 0
+    for i in range(len(weights)):
+        grads = [g[i] for g in per_batch]
+        if any(g is None for g in grads):
+            continue
+        stacked = torch.stack([g.double() for g in grads])
+        sigma = stacked.std(dim=0, correction=0)
+        varies = sigma > 0
+        ratio = float((stacked.abs().mean(dim=0)[varies] / sigma[varies]).sum())
+        if ratio > 0:
+            total += math.log(ratio)
+            terms += 1
+    return total if terms else ZICO_OF_NONE
