@@ -41,6 +41,7 @@ from ntknas.objectives import (
     requirements,
 )
 from ntknas.proxies import (
+    LabelRangeError,
     kernel_target_alignment,
     krr_metrics,
     layer_gradient_decorrelation,
@@ -391,8 +392,8 @@ class NTKScorer:
                 metrics.update(self.forward_proxies(model, phases))
         if self._wants(SYNFLOW):
             metrics["synflow"] = self._synflow(model, phases, same_model)
-        if self._wants(ZICO):
-            metrics["zico"] = self._zico(model, phases, same_model)
+        if self._wants(ZICO) and (value := self._zico(model, phases, same_model)) is not None:
+            metrics["zico"] = value
         t = time.perf_counter()
         if same_model is not None:
             flops = same_model.flops
@@ -425,8 +426,8 @@ class NTKScorer:
             metrics.update(self.forward_proxies(model, phases, keep_logits=logits))
         if self._wants(SYNFLOW):
             metrics["synflow"] = self._synflow(model, phases)
-        if self._wants(ZICO):
-            metrics["zico"] = self._zico(model, phases)
+        if self._wants(ZICO) and (value := self._zico(model, phases)) is not None:
+            metrics["zico"] = value
         t = time.perf_counter()
         # the probe forward's logits when it ran (the same no-grad train-mode forward)
         reason = (
@@ -480,11 +481,18 @@ class NTKScorer:
         model: nn.Module,
         phases: dict[str, float],
         same_model: ScoreResult | None = None,
-    ) -> float:
+    ) -> float | None:
+        """ZiCo of ``model`` on the probe batch; None when it has fewer logits than the probe
+        has classes and ``needs`` does not name it."""
         if same_model is not None and "zico" in same_model.metrics:
             return same_model.metrics["zico"]
         t = time.perf_counter()
-        value = zico(model, self.probe[0], self.probe[1], output=self.output)
+        try:
+            value = zico(model, self.probe[0], self.probe[1], output=self.output)
+        except LabelRangeError:
+            if self.needs is not None:  # asked for: the caller must see why it cannot be had
+                raise
+            return None  # computing everything the settings allow: this network has no loss
         phases["zico"] = time.perf_counter() - t
         return value
 

@@ -610,3 +610,90 @@ def test_null_normalized_reading_is_near_one_for_independent_channels_of_any_sha
     # (1 − √(k/n))² is the large-matrix edge; small groups sit a little above it (measured
     # 1.02–1.20 on these shapes), where the un-normalized λmin ranges 0.16–0.89 for groups of 8
     assert all(0.9 < v < 1.4 for v in values), values
+
+
+# --- ZiCo ---------------------------------------------------------------------------------------
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def test_zico_matches_a_numpy_reference_on_a_linear_classifier():
+    from ntknas.proxies import zico
+
+    g = torch.Generator().manual_seed(0)
+    net = nn.Linear(5, 3, bias=False)
+    x, y = torch.randn(10, 5, generator=g), torch.randint(0, 3, (10,), generator=g)
+    w, xs, ys = net.weight.detach().double().numpy(), x.double().numpy(), y.numpy()
+    grads = []
+    for part in (slice(0, 5), slice(5, 10)):  # the two halves, by hand
+        p = _softmax(xs[part] @ w.T)
+        p[np.arange(5), ys[part]] -= 1.0
+        grads.append(p.T @ xs[part] / 5)  # ∂ mean cross-entropy / ∂W
+    grads = np.stack(grads)
+    expected = math.log((np.abs(grads).mean(0) / grads.std(0)).sum())
+    assert zico(net, x, y) == pytest.approx(expected, rel=1e-5)
+
+
+def test_zico_leaves_out_weights_that_do_not_vary_and_scores_a_constant_network_last():
+    from ntknas.proxies import ZICO_OF_NONE, zico, zico_terms
+
+    net = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 3))
+    x = torch.randn(3, 4, generator=torch.Generator().manual_seed(1))
+    y = torch.tensor([0, 1, 2])
+    same = torch.cat([x, x]), torch.cat([y, y])  # both halves equal: no gradient varies
+    assert zico_terms(net, *same) == {} and zico(net, *same) == ZICO_OF_NONE
+    assert sorted(zico_terms(net, torch.randn(6, 4), torch.tensor([0, 1, 2] * 2))) == ["0", "2"]
+    with pytest.raises(ValueError, match="at least 2 batches"):
+        zico(net, x, y, batches=1)
+    with pytest.raises(ValueError, match="3 images cannot be split into 4 batches"):
+        zico(net, x, y, batches=4)
+    with pytest.raises(
+        ValueError, match="probe label 5 is out of range for a network with 3 logits"
+    ):
+        zico(net, torch.randn(4, 4), torch.tensor([0, 1, 5, 2]))
+
+
+def test_zico_leaves_the_model_alone():
+    from ntknas.proxies import zico
+
+    torch.manual_seed(0)
+    net = SmallCNN()
+    net.eval()
+    x = torch.randn(8, 3, 6, 6, generator=torch.Generator().manual_seed(2))
+    y = torch.arange(8) % 5
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    value = zico(net, x, y)
+    assert math.isfinite(value) and not net.training
+    assert all(p.grad is None for p in net.parameters())
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    assert zico(net, x, y) == value  # deterministic: no state carried between calls
+
+
+@pytest.mark.parametrize(
+    "space_name",
+    [
+        pytest.param(name, marks=pytest.mark.slow) if name in ("autoformer", "pit") else name
+        for name in list_search_spaces()
+    ],
+)
+def test_zico_reads_every_weight_layer_a_gradient_reaches(space_name):
+    from ntknas.proxies import WEIGHT_LAYERS, zico_terms
+
+    options = {"image_size": 32} if space_name in ("autoformer", "pit") else {}
+    space = create_search_space(space_name, **options)
+    torch.manual_seed(0)
+    model = space.build(space.sample(0), num_classes=10)
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(8, *space.input_shape, generator=g)
+    y = torch.randint(0, 10, (8,), generator=g)
+    terms = zico_terms(model, x, y)
+    layers = [(n, m) for n, m in model.named_modules() if isinstance(m, WEIGHT_LAYERS)]
+    loss = nn.functional.cross_entropy(model.train()(x), y)
+    grads = torch.autograd.grad(loss, [m.weight for _, m in layers], allow_unused=True)
+    reached = {n for (n, _), gr in zip(layers, grads) if gr is not None and gr.abs().max() > 0}
+    assert reached and reached <= set(terms), sorted(reached - set(terms))
+    assert all(math.isfinite(t) for t in terms.values())

@@ -127,6 +127,29 @@ def test_a_kernel_free_score_skips_the_kernel_and_agrees_with_the_full_scorer():
     assert NTKScorer(batch_size=8, proxies=True, needs=["ntk-agg-v4", "log_cond"]).kernel_needed()
 
 
+def test_zico_is_the_same_with_and_without_the_kernel_pass_and_runs_only_when_asked():
+    import search_spaces
+    from ntknas.proxies import zico
+
+    space = search_spaces.create_search_space("nb201", cells=1)
+    spec = space.sample(4)
+    alone = NTKScorer(batch_size=8, needs=["zico"]).score(space, spec)
+    beside = NTKScorer(batch_size=8, needs=["zico", "log_cond"]).score(space, spec)
+    assert "ntk" not in alone.phases and "ntk" in beside.phases and "zico" in alone.phases
+    scorer = NTKScorer(batch_size=8)
+    by_hand = zico(scorer.build(space, spec.to_string()), *scorer.probe)
+    assert alone.metrics["zico"] == pytest.approx(beside.metrics["zico"], rel=1e-9)
+    assert alone.metrics["zico"] == pytest.approx(by_hand, rel=1e-9)
+    default = NTKScorer(batch_size=8, needs=["ntk-agg-v7"]).score(space, spec)
+    assert "zico" not in default.metrics and "zico" not in default.phases
+    # a network with fewer logits than the probe's classes has no cross-entropy: computing
+    # everything leaves ZiCo out, asking for it says why
+    small = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 2))
+    assert "zico" not in NTKScorer(batch_size=8).score_model(small).metrics
+    with pytest.raises(ValueError, match="out of range for a network with 2 logits"):
+        NTKScorer(batch_size=8, needs=["zico"]).score_model(small)
+
+
 def test_a_network_whose_output_ignores_the_input_is_flagged_without_a_kernel():
     import search_spaces
 

@@ -37,7 +37,14 @@ from ntknas.proxies.activation import (
     naswot,
     naswot_from_kernel,
 )
-from ntknas.proxies.baselines import SYNFLOW_OF_ZERO, ZICO_OF_NONE, synflow, zico
+from ntknas.proxies.baselines import (
+    SYNFLOW_OF_ZERO,
+    ZICO_OF_NONE,
+    LabelRangeError,
+    synflow,
+    zico,
+    zico_terms,
+)
 from ntknas.proxies.decorrelation import (
     GROUP_CHANNELS,
     MAX_GROUPS,
@@ -61,6 +68,7 @@ __all__ = [
     "GROUP_CHANNELS",
     "MAX_GROUPS",
     "GroupReading",
+    "LabelRangeError",
     "RECTIFIERS",
     "SYNFLOW_OF_ZERO",
     "WEIGHT_LAYERS",
@@ -82,4 +90,5 @@ __all__ = [
     "rectifier_signals",
     "synflow",
     "zico",
+    "zico_terms",
 ]

@@ -21,6 +21,10 @@ SYNFLOW_OF_ZERO = -745.0
 ZICO_OF_NONE = -745.0
 
 
+class LabelRangeError(ValueError):
+    """The probe labels name a class the network has no logit for (``zico`` needs a loss)."""
+
+
 def synflow(
     model: nn.Module, input_shape: tuple[int, ...], *, output: OutputSelector = None
 ) -> float:
@@ -56,6 +60,63 @@ def synflow(
     return math.log(total) if total > 0 else SYNFLOW_OF_ZERO
 
 
+def zico_terms(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    batches: int = 2,
+    output: OutputSelector = None,
+) -> dict[str, float]:
+    """ZiCo's term of each weight layer (module name → log Σ_θ E|g_θ| / σ(g_θ)); see
+    :func:`zico`. A layer none of whose weights' gradients varies between the batches (or that
+    no gradient reaches) has no term.
+
+    Raises:
+        LabelRangeError: a label is not below the number of logits.
+
+    Example:
+        >>> net = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 2))
+        >>> x, y = torch.randn(8, 3), torch.tensor([0, 1] * 4)
+        >>> sorted(zico_terms(net, x, y))
+        ['0', '2']
+    """
+    if batches < 2:
+        raise ValueError(f"zico needs at least 2 batches to measure a deviation, got {batches}")
+    if images.shape[0] < batches:
+        raise ValueError(f"zico: {images.shape[0]} images cannot be split into {batches} batches")
+    layers = [
+        (name, m.weight)
+        for name, m in model.named_modules()
+        if isinstance(m, WEIGHT_LAYERS) and m.weight is not None and m.weight.requires_grad
+    ]
+    weights = [w for _, w in layers]
+    per_batch: list[list[torch.Tensor | None]] = []
+    with _preserved(model), torch.enable_grad():
+        for x, y in zip(torch.tensor_split(images, batches), torch.tensor_split(labels, batches)):
+            logits = logits_of(model(x), output)
+            y = y.to(images.device)
+            if y.numel() and int(y.max()) >= logits.shape[-1]:
+                raise LabelRangeError(
+                    f"zico: probe label {int(y.max())} is out of range for a network with "
+                    f"{logits.shape[-1]} logits (build it with at least {int(y.max()) + 1})"
+                )
+            loss = F.cross_entropy(logits, y)
+            per_batch.append(list(torch.autograd.grad(loss, weights, allow_unused=True)))
+    terms: dict[str, float] = {}
+    for i, (name, _) in enumerate(layers):
+        grads = [g[i] for g in per_batch]
+        if any(g is None for g in grads):
+            continue
+        stacked = torch.stack([g.double() for g in grads])
+        sigma = stacked.std(dim=0, correction=0)
+        varies = sigma > 0
+        ratio = float((stacked.abs().mean(dim=0)[varies] / sigma[varies]).sum())
+        if ratio > 0:
+            terms[name] = math.log(ratio)
+    return terms
+
+
 def zico(
     model: nn.Module,
     images: torch.Tensor,
@@ -68,49 +129,24 @@ def zico(
     log Σ_θ E|g_θ| / σ(g_θ), where g_θ is the cross-entropy gradient of the layer's weight θ on
     each of ``batches`` equal parts of ``images`` and E, σ are the mean and the (population)
     standard deviation over those parts. Weights whose gradient does not vary (σ = 0) are left
-    out, and so is a layer none of whose weights varies, as in the published proxy.
+    out, and so is a layer none of whose weights varies, as in the published proxy
+    (:func:`zico_terms` gives each layer's term).
 
     Weight layers are those of :data:`ntknas.proxies.WEIGHT_LAYERS` (convolutions and linear
     layers; biases and normalization parameters are not read). BatchNorm normalizes each part
     with its own statistics (train mode, as published), dropout is off; the caller's flags,
     buffers and gradients are unchanged. The published proxy reads two loader batches of 64
     images; here the probe batch is split, so one call costs one forward and backward of the
-    probe batch. Sums are in double precision. A network with no varying weight gradient
-    scores :data:`ZICO_OF_NONE`. ``output``: where the logits are in a tuple output
-    (:func:`ntknas.ntk.logits_of`).
+    probe batch. Sums are in double precision. The log of a sum over a layer's weights grows
+    with the layer's size: ZiCo rewards size as well as gradient consistency. A network with no
+    varying weight gradient scores :data:`ZICO_OF_NONE`. ``output``: where the logits are in a
+    tuple output (:func:`ntknas.ntk.logits_of`).
 
     Example:
-        >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
-        <torch._C.Generator object at ...>
         >>> net = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 2))
         >>> x, y = torch.randn(8, 3), torch.tensor([0, 1] * 4)
         >>> math.isfinite(zico(net, x, y)), net[0].weight.grad is None
         (True, True)
     """
-    if batches < 2:
-        raise ValueError(f"zico needs at least 2 batches to measure a deviation, got {batches}")
-    if images.shape[0] < batches:
-        raise ValueError(f"zico: {images.shape[0]} images cannot be split into {batches} batches")
-    weights = [
-        m.weight
-        for m in model.modules()
-        if isinstance(m, WEIGHT_LAYERS) and m.weight is not None and m.weight.requires_grad
-    ]
-    per_batch: list[list[torch.Tensor | None]] = []
-    with _preserved(model), torch.enable_grad():
-        for x, y in zip(torch.tensor_split(images, batches), torch.tensor_split(labels, batches)):
-            loss = F.cross_entropy(logits_of(model(x), output), y.to(images.device))
-            per_batch.append(list(torch.autograd.grad(loss, weights, allow_unused=True)))
-    total, terms = 0.0, 0
-    for i in range(len(weights)):
-        grads = [g[i] for g in per_batch]
-        if any(g is None for g in grads):
-            continue
-        stacked = torch.stack([g.double() for g in grads])
-        sigma = stacked.std(dim=0, correction=0)
-        varies = sigma > 0
-        ratio = float((stacked.abs().mean(dim=0)[varies] / sigma[varies]).sum())
-        if ratio > 0:
-            total += math.log(ratio)
-            terms += 1
-    return total if terms else ZICO_OF_NONE
+    terms = zico_terms(model, images, labels, batches=batches, output=output)
+    return math.fsum(terms.values()) if terms else ZICO_OF_NONE

@@ -193,3 +193,48 @@ def test_short_training_protocol_trains_the_draw_and_applies_the_committed_rule(
     assert summary["protocols"][partial]["nbmacro"]["n"] == 7
     assert summary["default"] == cheap  # the cheapest reaching τ ≥ 0.6 on both
     assert (out / "protocol.md").read_text().count(f"`{cheap}`") == 3  # two rows, the default
+
+
+def test_the_fifth_cross_space_round_selects_on_the_pilot_and_judges_on_fresh_rows(tmp_path):
+    round5 = _experiment("cross_space_round5")
+    from ntknas.bench.table import sample_positions
+    from ntknas.combined_scores import get_score
+    from ntknas.objectives import KERNEL_PASS, get_objective
+
+    # the default candidates are kernel-free; the NTK-only ones read no size, FLOPs or forward
+    # term (ZiCo is a gradient signal); both incumbents compete
+    assert round5.CANDIDATES[round5.INCUMBENT] == get_score("ntk-agg-v7").components
+    assert round5.NTK_ONLY[round5.NTK_INCUMBENT] == get_score("ntk-only-v6").components
+    for components in round5.CANDIDATES.values():
+        assert not any(get_objective(c).requires & KERNEL_PASS for c in components)
+    for components in round5.NTK_ONLY.values():
+        assert not {"naswot", "flops", "params", "synflow"} & set(components)
+        assert not any(c.startswith("feature_") for c in components)
+    # the judge's NB201 / NB-Macro rows are none of rounds 1-4's
+    specs = round5.specs_for("judge", tmp_path, "c10", "c100")
+    for name, spec in specs.items():
+        if spec["space"] in ("nb201", "nbmacro"):
+            rows = 5000 if spec["space"] == "nb201" else 1500
+            used = set(sample_positions(rows, spec["skip"], spec["seed"]))
+            fresh = sample_positions(rows, spec["n"], spec["seed"], spec["skip"])
+            assert not spec["seen"] and not used & set(fresh) and len(fresh) == 300, name
+        else:
+            assert spec["seen"], name
+    # selections: the worst table for the default, the worst margin over #params for NTK-only
+    names = [*round5.CANDIDATES, *round5.NTK_ONLY, "params"]
+    taus = {n: {"t1": 0.5, "t2": 0.5} for n in names}
+    taus["groups-all+zico"] = {"t1": 0.9, "t2": 0.503}  # worst table not the best
+    taus["feature-all+zico+flops"] = {"t1": 0.52, "t2": 0.52}
+    taus["params"] = {"t1": 0.6, "t2": 0.2}
+    taus["zico"] = {"t1": 0.55, "t2": 0.3}  # margins -0.05 / 0.1 vs the incumbent's -0.1
+    assert round5.select(taus) == ("feature-all+zico+flops", "zico")
+    assert round5.margins(taus, ["zico"]) == {"zico": pytest.approx(-0.05)}
+    assert round5.decide(taus, ("feature-all+zico+flops", "zico")) == (
+        "feature-all+zico+flops",
+        "zico",
+    )
+    worse = {**taus, "zico": {"t1": 0.45, "t2": 0.9}}  # margin -0.15 < the incumbent's -0.1
+    assert round5.decide(worse, ("groups-all+flops", "zico")) == (
+        "groups-all+flops",
+        "backward-groups+trace",
+    )

@@ -8,7 +8,7 @@ from torch import nn
 
 from ntknas import empirical_ntk, layerwise_ntk
 from ntknas.ntk import logits_of
-from ntknas.proxies import probe_signals, synflow
+from ntknas.proxies import probe_signals, synflow, zico
 from ntknas.scorer import NTKScorer
 
 
@@ -72,6 +72,8 @@ def test_no_choice_is_an_error_naming_the_items(form):
     with pytest.raises(ValueError, match=message):
         synflow(other, (3, 6, 6))
     with pytest.raises(ValueError, match=message):
+        zico(other, x, torch.zeros(5, dtype=torch.long))
+    with pytest.raises(ValueError, match=message):
         NTKScorer(batch_size=4).score_model(other)
 
 
@@ -88,6 +90,8 @@ def test_layerwise_kernels_and_probe_signals_follow_the_choice():
     assert set(got) == set(expected) | {"aux"} and float(got["aux"].abs().max()) == 0.0
     assert probe_signals(other, x, output=1) == pytest.approx(probe_signals(plain, x))
     assert synflow(other, (3, 6, 6), output=1) == pytest.approx(synflow(plain, (3, 6, 6)))
+    y = torch.tensor([0, 1, 0, 1, 0])
+    assert zico(other, x, y, output=1) == pytest.approx(zico(plain, x, y))
 
 
 def test_scorer_passes_the_choice_everywhere():
