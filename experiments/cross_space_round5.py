@@ -200,6 +200,8 @@ def main() -> None:
         for table in names:
             print(table, flush=True)
             file_table(report, table, *measure(specs[table], args.stage), specs[table]["seen"])
+            if args.output:  # each table as it is done: a run cut short keeps what it measured
+                args.output.write_text(json.dumps(report, indent=1))
     if report["stage"] == "pilot" and args.combine:
         round1 = json.loads(ROUND1_PILOT.read_text())["kendall_tau"][NTK_INCUMBENT]
         report["kendall_tau"][NTK_INCUMBENT] = {t: round1[t] for t in report["tables"]}
