@@ -103,8 +103,8 @@ REFERENCES: dict[str, dict[str, str]] = {name: {name: MAX} for name in NEEDS}
 ROUND1_PILOT = Path(__file__).parent.parent / "results/cross_space/pilot.json"
 
 
-def _values(spec: dict[str, Any], needs: list[str]) -> tuple[list[dict[str, float]], list[float]]:
-    """Every needed signal of the table's rows, and their accuracies."""
+def _values(spec: dict[str, Any], needs: list[str]) -> list[dict[str, float]]:
+    """Every needed signal of the table's rows."""
     space, rows = table_rows(spec)
     scorer = NTKScorer(
         batch_size=spec["batch_size"],
@@ -117,10 +117,10 @@ def _values(spec: dict[str, Any], needs: list[str]) -> tuple[list[dict[str, floa
     for arch, _ in rows:
         r = scorer.score(space, arch)
         values.append({**r.metrics, "params": float(r.params), "flops": float(r.flops)})
-    return values, [acc for _, acc in rows]
+    return values
 
 
-_CACHE: dict[tuple, tuple] = {}
+_CACHE: dict[tuple, list[dict[str, float]]] = {}
 
 
 def measure(spec: dict[str, Any], stage: str) -> tuple[dict[str, float], dict[str, float], int]:
@@ -131,7 +131,7 @@ def measure(spec: dict[str, Any], stage: str) -> tuple[dict[str, float], dict[st
     key = (spec["space"], spec["data"], spec.get("skip"), spec.get("part"), spec.get("shard"))
     if key not in _CACHE:
         _CACHE[key] = _values(spec, needs)
-    values = _CACHE[key][0]
+    values = _CACHE[key]
     accuracy = [acc for _, acc in table_rows(spec)[1]]  # this table's target
     rules = {**CANDIDATES, **REFERENCES}
     # the NTK-only incumbent needs the kernel pass: on the pilot its figures are round 1's
