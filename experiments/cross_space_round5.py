@@ -63,6 +63,7 @@ from cross_space_round3 import _merge, file_table, format_taus, table_rows
 from cross_space_round4 import specs_for
 from scipy.stats import kendalltau, spearmanr
 
+import search_spaces
 from ntknas.combined_scores import ScoreRule, aggregate
 from ntknas.scorer import NTKScorer
 
@@ -103,9 +104,10 @@ REFERENCES: dict[str, dict[str, str]] = {name: {name: MAX} for name in NEEDS}
 ROUND1_PILOT = Path(__file__).parent.parent / "results/cross_space/pilot.json"
 
 
-def _values(spec: dict[str, Any], needs: list[str]) -> list[dict[str, float]]:
-    """Every needed signal of the table's rows."""
-    space, rows = table_rows(spec)
+def _values(
+    spec: dict[str, Any], space: search_spaces.SearchSpace, archs: list[str], needs: list[str]
+) -> list[dict[str, float]]:
+    """Every needed signal of ``archs``."""
     scorer = NTKScorer(
         batch_size=spec["batch_size"],
         data=spec["data"],
@@ -114,7 +116,7 @@ def _values(spec: dict[str, Any], needs: list[str]) -> list[dict[str, float]]:
         seed=spec["seed"],
     )
     values = []
-    for arch, _ in rows:
+    for arch in archs:
         r = scorer.score(space, arch)
         values.append({**r.metrics, "params": float(r.params), "flops": float(r.flops)})
     return values
@@ -129,10 +131,11 @@ def measure(spec: dict[str, Any], stage: str) -> tuple[dict[str, float], dict[st
     needs = JUDGE_NEEDS if stage == "judge" else NEEDS
     # NB201's CIFAR-10 and ImageNet16-120 tables are the same cells on the same probes
     key = (spec["space"], spec["data"], spec.get("skip"), spec.get("part"), spec.get("shard"))
+    space, rows = table_rows(spec)  # read once: the archs to score and this table's target
     if key not in _CACHE:
-        _CACHE[key] = _values(spec, needs)
+        _CACHE[key] = _values(spec, space, [a for a, _ in rows], needs)
     values = _CACHE[key]
-    accuracy = [acc for _, acc in table_rows(spec)[1]]  # this table's target
+    accuracy = [acc for _, acc in rows]
     rules = {**CANDIDATES, **REFERENCES}
     # the NTK-only incumbent needs the kernel pass: on the pilot its figures are round 1's
     rules |= {k: v for k, v in NTK_ONLY.items() if stage == "judge" or k != NTK_INCUMBENT}
