@@ -49,6 +49,9 @@ Run::
         --output results/cross_space/round5_pilot.json
     # the same with --stage judge (tables nb201-c10,nb201-in16 / nb201-c100,nbmacro), then
     # --stage judge --combine ... --selected results/cross_space/round5_pilot.json
+
+Added after the decision, nothing chosen on it: ``--stage round1`` scores the same rules
+kernel-free on round 1's evaluation rows, for the spaces × scores table of ``results/README.md``.
 """
 
 from __future__ import annotations
@@ -150,6 +153,15 @@ def measure(spec: dict[str, Any], stage: str) -> tuple[dict[str, float], dict[st
     return taus, rhos, len(values)
 
 
+def round1_specs(data: Path, c10: str, c100: str) -> dict[str, dict[str, Any]]:
+    """Round 1's evaluation rows (the two thirds no rule was chosen on), scored kernel-free for
+    the spaces × scores table of ``results/README.md``; nothing is chosen on them."""
+    specs = specs_for("pilot", data, c10, c100)
+    for spec in specs.values():
+        spec.update(part="evaluation", seen=True)
+    return specs
+
+
 def margins(taus: dict[str, dict[str, float]], names: list[str]) -> dict[str, float]:
     """Each rule's minimum over the tables of τ − τ(#params)."""
     return {
@@ -184,7 +196,7 @@ def decide(taus: dict[str, dict[str, float]], selected: tuple[str, str]) -> tupl
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stage", choices=("pilot", "judge"), required=True)
+    parser.add_argument("--stage", choices=("pilot", "judge", "round1"), required=True)
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--c10", default=str(Path.home() / ".cache/ntknas/cifar10-jpeg"))
     parser.add_argument("--c100", default=str(Path.home() / ".cache/ntknas/cifar100/cifar100/test"))
@@ -196,8 +208,11 @@ def main() -> None:
     if args.combine:
         report = _merge(args.combine)
     else:
-        specs = specs_for(args.stage, args.data, args.c10, args.c100)
-        default_tables = [n for n, s in specs.items() if args.stage == "pilot" or not s["seen"]]
+        if args.stage == "round1":  # round 1's evaluation rows, for results/README.md's table
+            specs = round1_specs(args.data, args.c10, args.c100)
+        else:
+            specs = specs_for(args.stage, args.data, args.c10, args.c100)
+        default_tables = [n for n, s in specs.items() if args.stage != "judge" or not s["seen"]]
         names = args.tables.split(",") if args.tables else default_tables
         report = {"stage": args.stage, "kendall_tau": {}, "spearman_rho": {}, "tables": {}}
         for table in names:
