@@ -86,12 +86,11 @@ def run_throughput(
         with record_phases() as phases:
             result = scorer.score(sp, arch)
         degenerate += int(result.degenerate)
-        # the scorer's own phases (build, eigendecomposition, probe signals, FLOPs); the
-        # engine's (forward, backward, Gram) come from record_phases
-        scorer_phases = ("build", "eigendecomposition", "naswot", "backward_decorrelation")
-        for key in (*scorer_phases, "input_check", "flops", "synflow"):
-            if key in result.phases:
-                phases[key] = result.phases[key]
+        # the scorer's own phases (build, eigendecomposition, each proxy pass, FLOPs); its
+        # kernel pass ("ntk") is the engine's forward, backward and Gram from record_phases
+        for key, seconds in result.phases.items():
+            if key != "ntk":
+                phases[key] = seconds
         for key, value in phases.items():
             totals[key] = totals.get(key, 0.0) + value
     if scorer.device.type == "cuda":

@@ -222,6 +222,7 @@ def test_tenas_loop_equals_engine_batch_mode():
     [
         ("log_cond", {"build", "forward", "backward", "gram", "eigendecomposition"}, True),
         ("ntk-agg-v4", {"build", "naswot", "backward_decorrelation", "input_check"}, False),
+        ("zico", {"build", "zico", "input_check", "flops"}, False),  # every pass is named
     ],
 )
 def test_throughput_contract(score, phases, kernel_pass):
@@ -230,6 +231,7 @@ def test_throughput_contract(score, phases, kernel_pass):
     assert r["score"] == score and r["kernel_pass"] is kernel_pass
     assert phases <= set(r["phases"])
     assert ("gram" in r["phases"]) is kernel_pass  # the default score runs no kernel pass
+    assert "ntk" not in r["phases"]  # the kernel pass is its engine phases, not counted twice
     assert abs(sum(r["phases"].values()) - 1.0) < 0.05
     ref = r["train_reference"]
     assert len(ref["time_ratios"]) == 2 and ref["median_train_step_seconds"] > 0
