@@ -9,7 +9,8 @@ at B = 128 (same seed: the first 64 probe images are shared) on **round 1's eval
 the probe batch the scorer is given.
 
 Run: ``python experiments/zico_batches.py --output results/cross_space/zico_batches.json``
-(``--data``, ``--c10``, ``--c100`` as ``cross_space_round5.py``; ``--tables`` a subset).
+(``--data``, ``--c10``, ``--c100`` as ``cross_space_round5.py``; ``--tables`` a subset;
+``--combine A.json B.json --output C.json`` merges side-by-side runs).
 """
 
 from __future__ import annotations
@@ -56,8 +57,16 @@ def main() -> None:
     parser.add_argument("--c10", default=str(Path.home() / ".cache/ntknas/cifar10-jpeg"))
     parser.add_argument("--c100", default=str(Path.home() / ".cache/ntknas/cifar100/cifar100/test"))
     parser.add_argument("--tables", default="nb201-c10,nb201-c100,nb201-in16")
+    parser.add_argument("--combine", type=Path, nargs="+", default=None, help="merge reports")
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args()
+    if args.combine:  # the reports of processes run side by side, one table set each
+        merged: dict = {"rows": "round 1 evaluation", "tables": {}}
+        for path in args.combine:
+            merged["tables"].update(json.loads(path.read_text())["tables"])
+        if args.output:
+            args.output.write_text(json.dumps(merged, indent=1))
+        return
     specs = round1_specs(args.data, args.c10, args.c100)
     report: dict = {"rows": "round 1 evaluation", "tables": {}}
     for table in args.tables.split(","):
