@@ -620,21 +620,24 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def test_zico_matches_a_numpy_reference_on_a_linear_classifier():
+@pytest.mark.parametrize("batches", [2, 3])
+def test_zico_matches_a_numpy_reference_on_a_linear_classifier(batches):
     from ntknas.proxies import zico
 
     g = torch.Generator().manual_seed(0)
     net = nn.Linear(5, 3, bias=False)
-    x, y = torch.randn(10, 5, generator=g), torch.randint(0, 3, (10,), generator=g)
+    n = 5 * batches
+    x, y = torch.randn(n, 5, generator=g), torch.randint(0, 3, (n,), generator=g)
     w, xs, ys = net.weight.detach().double().numpy(), x.double().numpy(), y.numpy()
     grads = []
-    for part in (slice(0, 5), slice(5, 10)):  # the two halves, by hand
+    for k in range(batches):  # the equal parts, by hand
+        part = slice(5 * k, 5 * (k + 1))
         p = _softmax(xs[part] @ w.T)
         p[np.arange(5), ys[part]] -= 1.0
         grads.append(p.T @ xs[part] / 5)  # ∂ mean cross-entropy / ∂W
     grads = np.stack(grads)
     expected = math.log((np.abs(grads).mean(0) / grads.std(0)).sum())
-    assert zico(net, x, y) == pytest.approx(expected, rel=1e-5)
+    assert zico(net, x, y, batches=batches) == pytest.approx(expected, rel=1e-5)
 
 
 def test_zico_leaves_out_weights_that_do_not_vary_and_scores_a_constant_network_last():

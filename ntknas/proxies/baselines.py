@@ -60,6 +60,20 @@ def synflow(
     return math.log(total) if total > 0 else SYNFLOW_OF_ZERO
 
 
+def _signal_to_noise(grads: list[torch.Tensor]) -> float:
+    """Σ_θ E|g_θ| / σ(g_θ) over the weights whose gradient varies between the batches (float64;
+    E and the population σ over the batches). Elementwise over each batch's gradient: a
+    reduction over a leading batch axis of a stacked tensor was 25× slower on CPU (1.6 s against
+    0.06 s for a 7.3M-weight AutoFormer network, the same sum)."""
+    g = [grad.double() for grad in grads]
+    count = len(g)
+    mean = sum(g[1:], g[0].clone()).div_(count)
+    variance = sum(((x - mean).square_() for x in g[1:]), (g[0] - mean).square_()).div_(count)
+    mean_abs = sum((x.abs() for x in g[1:]), g[0].abs()).div_(count)
+    ratio = mean_abs.div_(variance.sqrt_())
+    return float(ratio.masked_fill_(variance == 0, 0).sum())
+
+
 def zico_terms(
     model: nn.Module,
     images: torch.Tensor,
@@ -108,10 +122,7 @@ def zico_terms(
         grads = [g[i] for g in per_batch]
         if any(g is None for g in grads):
             continue
-        stacked = torch.stack([g.double() for g in grads])
-        sigma = stacked.std(dim=0, correction=0)
-        varies = sigma > 0
-        ratio = float((stacked.abs().mean(dim=0)[varies] / sigma[varies]).sum())
+        ratio = _signal_to_noise(grads)
         if ratio > 0:
             terms[name] = math.log(ratio)
     return terms
