@@ -19,7 +19,7 @@ import argparse
 import json
 from pathlib import Path
 
-from cross_space_round3 import table_rows
+from cross_space_round3 import _merge, table_rows
 from cross_space_round5 import round1_specs
 from scipy.stats import kendalltau, spearmanr
 
@@ -61,11 +61,8 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args()
     if args.combine:  # the reports of processes run side by side, one table set each
-        merged: dict = {"rows": "round 1 evaluation", "tables": {}}
-        for path in args.combine:
-            merged["tables"].update(json.loads(path.read_text())["tables"])
         if args.output:
-            args.output.write_text(json.dumps(merged, indent=1))
+            args.output.write_text(json.dumps(_merge(args.combine), indent=1))
         return
     specs = round1_specs(args.data, args.c10, args.c100)
     report: dict = {"rows": "round 1 evaluation", "tables": {}}

@@ -238,8 +238,9 @@ def test_the_fifth_cross_space_round_selects_on_the_pilot_and_judges_on_fresh_ro
         "groups-all+flops",
         "backward-groups+trace",
     )
-    # round 1's evaluation rows (the spaces × scores table): the pilot's complement, round 3's
-    round3 = _experiment("cross_space_round3")
+    # round 1's evaluation rows (the spaces × scores table): the pilot's complement
+    from ntknas.bench.table import table_positions
+
     evaluation = round5.round1_specs(tmp_path, "c10", "c100")
     pilot = round5.specs_for("pilot", tmp_path, "c10", "c100")
     assert set(evaluation) == set(pilot)
@@ -252,5 +253,5 @@ def test_the_fifth_cross_space_round_selects_on_the_pilot_and_judges_on_fresh_ro
     # disconnected cells are dropped)
     for name, rows, size in (("nb201-c10", 5000, 133), ("nbmacro", 1500, 400)):
         spec = evaluation[name]
-        positions = round3.table_positions(rows, spec["n"], spec["seed"], part=spec["part"])
+        positions = table_positions(rows, spec["n"], spec["seed"], part=spec["part"])
         assert len(positions) == size, name
