@@ -426,10 +426,11 @@ class NTKScorer:
             metrics.update(self.forward_proxies(model, phases, keep_logits=logits))
         if self._wants(SYNFLOW):
             metrics["synflow"] = self._synflow(model, phases)
-        if self._wants(ZICO) and (value := self._zico(model, phases)) is not None:
+        if self._wants(ZICO) and (value := self._zico(model, phases, logits=logits)) is not None:
             metrics["zico"] = value
         t = time.perf_counter()
-        # the probe forward's logits when it ran (the same no-grad train-mode forward)
+        # the probe forward's logits when it ran (the same no-grad train-mode forward), else
+        # ZiCo's: the same images, BatchNorm on each half's statistics
         reason = (
             logits_independence(logits[0])
             if logits
@@ -481,14 +482,17 @@ class NTKScorer:
         model: nn.Module,
         phases: dict[str, float],
         same_model: ScoreResult | None = None,
+        logits: list[torch.Tensor] | None = None,
     ) -> float | None:
         """ZiCo of ``model`` on the probe batch; None when it has fewer logits than the probe
-        has classes and ``needs`` does not name it."""
+        has classes and ``needs`` does not name it. ``logits``: when given and empty, ZiCo's
+        logits of the probe batch are appended to it."""
         if same_model is not None and "zico" in same_model.metrics:
             return same_model.metrics["zico"]
         t = time.perf_counter()
+        keep = logits if logits is not None and not logits else None
         try:
-            value = zico(model, self.probe[0], self.probe[1], output=self.output)
+            value = zico(model, self.probe[0], self.probe[1], output=self.output, keep_logits=keep)
         except LabelRangeError:
             if self.needs is not None:  # asked for: the caller must see why it cannot be had
                 raise

@@ -161,6 +161,32 @@ def test_a_network_whose_output_ignores_the_input_is_flagged_without_a_kernel():
     assert not ok.degenerate and ok.reason is None
 
 
+@pytest.mark.parametrize(
+    ("needs", "forwards"),
+    [
+        (["zico"], [4, 4, 1]),  # ZiCo's two halves, FLOPs' one image
+        (["ntk-agg-v7"], [8, 8, 1]),  # the probe forward, the backward probe's 8 images, FLOPs
+        (["zico", "naswot"], [8, 4, 4, 1]),
+    ],
+)
+def test_the_input_check_reads_the_logits_of_a_pass_that_ran(needs, forwards):
+    """The input check of a score without a kernel pass runs no forward of its own: it reads
+    the probe forward's logits, or ZiCo's (two half batches) when ZiCo is the only pass."""
+    import search_spaces
+
+    space = search_spaces.create_search_space("nb201", cells=1)
+    cut = "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|skip_connect~2|"  # input cut off
+    scorer = NTKScorer(batch_size=8, needs=needs)
+    flagged = scorer.score(space, cut)
+    assert flagged.degenerate and "do not depend on the input" in flagged.reason
+    model = scorer.build(space, space.sample(0).to_string())
+    batches: list[int] = []
+    model.register_forward_hook(lambda module, args, out: batches.append(args[0].shape[0]))
+    ok = scorer.score_model(model)
+    assert not ok.degenerate and ok.reason is None and "input_check" in ok.phases
+    assert batches == forwards
+
+
 def test_needs_that_the_settings_cannot_provide_are_refused():
     with pytest.raises(ValueError, match="needs backward_decorrelation"):
         NTKScorer(proxies=False, needs=["ntk-agg-v4"])

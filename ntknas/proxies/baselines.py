@@ -81,10 +81,13 @@ def zico_terms(
     *,
     batches: int = 2,
     output: OutputSelector = None,
+    keep_logits: list[torch.Tensor] | None = None,
 ) -> dict[str, float]:
     """ZiCo's term of each weight layer (module name → log Σ_θ E|g_θ| / σ(g_θ)); see
     :func:`zico`. A layer none of whose weights' gradients varies between the batches (or that
-    no gradient reaches) has no term.
+    no gradient reaches) has no term. ``keep_logits``: the batches' logits, detached and in
+    the images' order, are appended to it, if given (the scorer's input check reads them
+    instead of a forward of its own).
 
     Raises:
         LabelRangeError: a label is not below the number of logits.
@@ -106,6 +109,7 @@ def zico_terms(
     ]
     weights = [w for _, w in layers]
     per_batch: list[list[torch.Tensor | None]] = []
+    logits_seen: list[torch.Tensor] = []
     with _preserved(model), torch.enable_grad():
         for x, y in zip(torch.tensor_split(images, batches), torch.tensor_split(labels, batches)):
             logits = logits_of(model(x), output)
@@ -117,6 +121,7 @@ def zico_terms(
                 )
             loss = F.cross_entropy(logits, y)
             per_batch.append(list(torch.autograd.grad(loss, weights, allow_unused=True)))
+            logits_seen.append(logits.detach())
     terms: dict[str, float] = {}
     for i, (name, _) in enumerate(layers):
         grads = [g[i] for g in per_batch]
@@ -125,6 +130,8 @@ def zico_terms(
         ratio = _signal_to_noise(grads)
         if ratio > 0:
             terms[name] = math.log(ratio)
+    if keep_logits is not None:
+        keep_logits.append(torch.cat(logits_seen))
     return terms
 
 
@@ -135,6 +142,7 @@ def zico(
     *,
     batches: int = 2,
     output: OutputSelector = None,
+    keep_logits: list[torch.Tensor] | None = None,
 ) -> float:
     """ZiCo (Li et al. 2023), the gradient signal-to-noise proxy: Σ over weight layers of
     log Σ_θ E|g_θ| / σ(g_θ), where g_θ is the cross-entropy gradient of the layer's weight θ on
@@ -151,7 +159,7 @@ def zico(
     probe batch. Sums are in double precision. The log of a sum over a layer's weights grows
     with the layer's size: ZiCo rewards size as well as gradient consistency. A network with no
     varying weight gradient scores :data:`ZICO_OF_NONE`. ``output``: where the logits are in a
-    tuple output (:func:`ntknas.ntk.logits_of`).
+    tuple output (:func:`ntknas.ntk.logits_of`). ``keep_logits``: as :func:`zico_terms`.
 
     Example:
         >>> net = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 2))
@@ -159,5 +167,7 @@ def zico(
         >>> math.isfinite(zico(net, x, y)), net[0].weight.grad is None
         (True, True)
     """
-    terms = zico_terms(model, images, labels, batches=batches, output=output)
+    terms = zico_terms(
+        model, images, labels, batches=batches, output=output, keep_logits=keep_logits
+    )
     return math.fsum(terms.values()) if terms else ZICO_OF_NONE
