@@ -148,6 +148,8 @@ _SIGNALS: dict[str, Objective] = {
                 ("_pooled_null", "pooled, λmin over its value for independent channels"),
                 ("32_pooled_null", "groups of 32, pooled, over its independent-channel value"),
                 ("64_pooled_null", "groups of 64, pooled, over its independent-channel value"),
+                ("_sum", "summed over the groups (not their mean): counts width"),
+                ("_sum_positions", "summed over the groups and positions per image"),
             )
             for factor, requires in (("feature", _FORWARD), ("backward", _BACKWARD))
         ),

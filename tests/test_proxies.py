@@ -431,11 +431,41 @@ def test_group_decorrelation_is_zero_for_redundant_channels_and_deterministic(gr
 @GROUPS
 def test_group_decorrelation_does_not_punish_width_by_construction(group):
     # independent channels: the mean λmin of a fixed-size group does not fall as channels grow
-    # (λmin of the full C×C correlation does, to exactly 0 at C >= positions)
+    # (λmin of the full C×C correlation does, to exactly 0 at C >= positions); a sum over the
+    # groups grows with them
     g = torch.Generator().manual_seed(3)
     narrow = _group(torch.randn(8, group[0], 8, 8, generator=g), group=group)
     wide = _group(torch.randn(8, 1024, 8, 8, generator=g), group=group)
-    assert wide == pytest.approx(narrow, rel=0.15)
+    groups = 1024 // group[0] if group.sum_over else 1
+    assert wide / groups == pytest.approx(narrow, rel=0.15)
+
+
+SUMMED = [suffix for suffix, reading in GROUP_SIZES.items() if reading.sum_over]
+
+
+@pytest.mark.parametrize("suffix", SUMMED)
+@pytest.mark.parametrize("shape", [(8, 203, 6, 6), (4, 65, 192), (16, 100), (8, 32, 2, 2)])
+def test_summed_reading_is_the_mean_times_the_groups_and_positions(suffix, shape):
+    reading = GROUP_SIZES[suffix]
+    u = torch.randn(*shape, generator=torch.Generator().manual_seed(11))
+    mean = _group(u, 5, reading._replace(sum_over=""))
+    positions = {4: shape[-1] * shape[-2], 3: shape[1], 2: 1}[len(shape)]
+    scale = (shape[-1] if len(shape) == 3 else shape[1]) // 8
+    if reading.sum_over == "group_positions":
+        scale *= positions
+    assert _group(u, 5, reading) == pytest.approx(mean * scale, rel=1e-12)
+
+
+def test_readings_sharing_their_groups_are_read_once_and_unknown_sums_are_refused():
+    from ntknas.proxies.decorrelation import _group_correlation_min_eig, _group_readings
+
+    u = torch.randn(8, 40, 5, 5, generator=torch.Generator().manual_seed(12))
+    readings = {s: GROUP_SIZES[s] for s in ("_all", *SUMMED, "")}
+    together = _group_readings(u, 8, 3, readings)
+    for name, reading in readings.items():
+        assert together[name] == _group_correlation_min_eig(u, 8, 3, *reading)
+    with pytest.raises(ValueError, match="unknown sum_over 'layers'; allowed"):
+        _group_correlation_min_eig(u, 8, 3, 8, 1, None, sum_over="layers")
 
 
 @pytest.mark.parametrize("space_name", ["autoformer", "pit"])

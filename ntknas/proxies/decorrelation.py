@@ -103,13 +103,17 @@ class GroupReading(NamedTuple):
     the first images' positions, each image centred on its own means (the correlation of the
     variation within images, over more observations); ``null``: λmin divided by its value for
     independent channels, (1 − √(size / observations))² (Marchenko–Pastur), so a layer's null
-    reading is 1 whatever its shape."""
+    reading is 1 whatever its shape; ``sum_over``: ``""`` the mean λmin of the layer's groups,
+    ``"groups"`` their sum (groups × the mean: how many decorrelated groups of channels the
+    layer has, so wider layers read more), ``"group_positions"`` that sum times the layer's
+    positions per image (H·W, tokens; 1 for a (B, D) layer): decorrelated groups × positions."""
 
     size: int
     headroom: int = 1
     max_groups: int | None = MAX_GROUPS
     pooled: bool = False
     null: bool = False
+    sum_over: str = ""
 
 
 #: The group signals by name suffix. ``feature_group_decorrelation`` (groups of 8, at most 16
@@ -132,7 +136,15 @@ GROUP_SIZES: dict[str, GroupReading] = {
     "_pooled_null": GroupReading(GROUP_CHANNELS, 2, None, pooled=True, null=True),
     "32_pooled_null": GroupReading(32, 4, None, pooled=True, null=True),
     "64_pooled_null": GroupReading(64, 4, None, pooled=True, null=True),
+    # #18's sixth round: every channel, summed over the groups (not their mean), and summed
+    # over groups and positions: decorrelation that counts width (and resolution), in place of
+    # the FLOPs term.
+    "_sum": GroupReading(GROUP_CHANNELS, 1, None, sum_over="groups"),
+    "_sum_positions": GroupReading(GROUP_CHANNELS, 1, None, sum_over="group_positions"),
 }
+
+#: The values of :attr:`GroupReading.sum_over`.
+SUM_OVER = ("", "groups", "group_positions")
 
 
 def _signal_name(factor: str, suffix: str) -> str:
@@ -141,11 +153,17 @@ def _signal_name(factor: str, suffix: str) -> str:
 
 
 def group_signal_name(
-    factor: str, size: int, every_channel: bool = False, *, pooled: bool = False, null: bool = False
+    factor: str,
+    size: int,
+    every_channel: bool = False,
+    *,
+    pooled: bool = False,
+    null: bool = False,
+    sum_over: str = "",
 ) -> str:
     """The name of a group signal: ``factor`` ``feature`` or ``backward``, ``size`` channels
     per group, ``every_channel``: groups over all of a layer's channels (not at most 16);
-    ``pooled``, ``null``: as :class:`GroupReading` (both read every channel).
+    ``pooled``, ``null``, ``sum_over``: as :class:`GroupReading` (all read every channel).
 
     Example:
         >>> group_signal_name("feature", 8), group_signal_name("backward", 32)
@@ -154,17 +172,25 @@ def group_signal_name(
         'feature_group_all_decorrelation'
         >>> group_signal_name("backward", 64, True, pooled=True, null=True)
         'backward_group64_pooled_null_decorrelation'
+        >>> group_signal_name("feature", 8, True, sum_over="groups")
+        'feature_group_sum_decorrelation'
     """
     if factor in ("feature", "backward"):
         for suffix, reading in GROUP_SIZES.items():
             if (
                 reading.size == size
                 and (reading.max_groups is None) == every_channel
-                and (reading.pooled, reading.null) == (pooled, null)
+                and (reading.pooled, reading.null, reading.sum_over) == (pooled, null, sum_over)
             ):
                 return _signal_name(factor, suffix)
     every = ", every channel" if every_channel else ""
-    how = "".join([", pooled" if pooled else "", ", null-normalized" if null else ""])
+    how = "".join(
+        [
+            ", pooled" if pooled else "",
+            ", null-normalized" if null else "",
+            f", summed over {sum_over}" if sum_over else "",
+        ]
+    )
     raise ValueError(f"no group signal for {factor!r} with groups of {size}{every}{how}")
 
 
@@ -177,8 +203,10 @@ def _group_correlation_min_eig(
     max_groups: int | None = MAX_GROUPS,
     pooled: bool = False,
     null: bool = False,
+    sum_over: str = "",
 ) -> float:
-    """Mean λmin of the Pearson correlation of random groups of ``size`` channels.
+    """Mean λmin of the Pearson correlation of random groups of ``size`` channels (or, with
+    ``sum_over``, its sum over the groups or over the groups and positions).
 
     Defined for any ratio of channels to positions: a group has fewer channels than the
     observations it is correlated over, so λmin is 0 only when a group's channels are truly
@@ -193,8 +221,40 @@ def _group_correlation_min_eig(
     channels; ``max_groups``: the most groups read (None: ⌊C / size⌋, every channel but the
     remainder); ``pooled``: the first ``samples`` images' positions always pooled, each image
     centred on its own means first (observations: S · (positions − 1)); ``null``: the mean λmin
-    divided by (1 − √(k / observations))², its value for k independent channels.
+    divided by (1 − √(k / observations))², its value for k independent channels; ``sum_over``:
+    ``"groups"`` the mean times the groups read, ``"group_positions"`` that times the
+    positions per image (:class:`GroupReading`).
     """
+    if sum_over not in SUM_OVER:
+        raise ValueError(
+            f"unknown sum_over {sum_over!r}; allowed: {', '.join(map(repr, SUM_OVER))}"
+        )
+    mean, groups = _group_mean_min_eig(u, samples, layer, size, headroom, max_groups, pooled, null)
+    if sum_over == "groups":
+        return mean * groups
+    if sum_over == "group_positions":
+        return mean * groups * _positions(u)
+    return mean
+
+
+def _positions(u: torch.Tensor) -> int:
+    """Positions per image of a layer's tensor: H·W of (B, C, *spatial), N of (B, N, D) tokens,
+    1 for (B, D)."""
+    return math.prod(u.shape[2:]) if u.dim() >= 4 else (u.shape[1] if u.dim() == 3 else 1)
+
+
+def _group_mean_min_eig(
+    u: torch.Tensor,
+    samples: int,
+    layer: int,
+    size: int,
+    headroom: int,
+    max_groups: int | None,
+    pooled: bool,
+    null: bool,
+) -> tuple[float, int]:
+    """:func:`_group_correlation_min_eig`'s mean over the groups, and how many groups it read
+    (0 where no group can be formed)."""
     feats = _observations(u, samples)
     channels = feats.shape[1]
     if pooled:
@@ -208,13 +268,32 @@ def _group_correlation_min_eig(
         observations = feats.shape[2] - 1
     group = min(size, channels, observations // headroom)
     if group < 2:
-        return 0.0
+        return 0.0, 0
     generator = torch.Generator().manual_seed(layer)
     order = torch.randperm(channels, generator=generator)
     groups = channels // group if max_groups is None else min(max_groups, channels // group)
     index = order[: groups * group].reshape(groups, group).to(feats.device)
     smallest = _mean_min_correlation_eig(feats[:, index])  # (S, G, k, P)
-    return smallest / (1.0 - math.sqrt(group / observations)) ** 2 if null else smallest
+    if null:
+        smallest /= (1.0 - math.sqrt(group / observations)) ** 2
+    return smallest, groups
+
+
+def _group_readings(
+    u: torch.Tensor, samples: int, layer: int, readings: dict[str, GroupReading]
+) -> dict[str, float]:
+    """Each of ``readings`` (name → reading) of one layer; readings that differ only in
+    ``sum_over`` share one eigendecomposition of their groups."""
+    means: dict[GroupReading, tuple[float, int]] = {}
+    values = {}
+    for name, reading in readings.items():
+        base = reading._replace(sum_over="")
+        if base not in means:
+            means[base] = _group_mean_min_eig(u, samples, layer, *base[:5])
+        mean, groups = means[base]
+        scale = {"": 1, "groups": groups, "group_positions": groups * _positions(u)}
+        values[name] = mean * scale[reading.sum_over]
+    return values
 
 
 def feature_group_decorrelations(
@@ -279,7 +358,8 @@ def rectifier_signals(
         ['feature_decorrelation', 'feature_group16_decorrelation', 'feature_group32_decorrelation',
          'feature_group32_pooled_null_decorrelation', 'feature_group64_pooled_null_decorrelation',
          'feature_group_all_decorrelation', 'feature_group_decorrelation',
-         'feature_group_pooled_decorrelation', 'feature_group_pooled_null_decorrelation', 'naswot']
+         'feature_group_pooled_decorrelation', 'feature_group_pooled_null_decorrelation',
+         'feature_group_sum_decorrelation', 'feature_group_sum_positions_decorrelation', 'naswot']
     """
     produced = _forward_signals()
     wanted = produced if signals is None else set(signals) & produced
@@ -294,8 +374,8 @@ def rectifier_signals(
             _add_agreement(agreement, u)
         if "feature_decorrelation" in wanted:
             totals["feature_decorrelation"] += channel_correlation_min_eig(u, samples)
-        for name, reading in groups.items():
-            totals[name] += _group_correlation_min_eig(u, samples, layers[0], *reading)
+        for name, value in _group_readings(u, samples, layers[0], groups).items():
+            totals[name] += value
         layers[0] += 1
 
     logits = _rectifier_pass(model, x, record, statistics, output)
@@ -400,7 +480,8 @@ def backward_signals(
          'backward_group32_decorrelation', 'backward_group32_pooled_null_decorrelation',
          'backward_group64_pooled_null_decorrelation', 'backward_group_all_decorrelation',
          'backward_group_decorrelation', 'backward_group_pooled_decorrelation',
-         'backward_group_pooled_null_decorrelation']
+         'backward_group_pooled_null_decorrelation', 'backward_group_sum_decorrelation',
+         'backward_group_sum_positions_decorrelation']
     """
     if bn not in ("frozen", "eval", "batch"):
         raise ValueError(f"unknown bn mode {bn!r}; allowed: frozen, eval, batch")
@@ -416,8 +497,8 @@ def backward_signals(
         delta = delta.detach()
         if delta.dim() >= 3 and "backward_decorrelation" in wanted:
             totals["backward_decorrelation"] += channel_correlation_min_eig(delta, samples)
-        for name, reading in groups.items():
-            totals[name] += _group_correlation_min_eig(delta, samples, layers[0], *reading)
+        for name, value in _group_readings(delta, samples, layers[0], groups).items():
+            totals[name] += value
         layers[0] += 1
 
     def attach(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:

@@ -255,3 +255,50 @@ def test_the_fifth_cross_space_round_selects_on_the_pilot_and_judges_on_fresh_ro
         spec = evaluation[name]
         positions = table_positions(rows, spec["n"], spec["seed"], part=spec["part"])
         assert len(positions) == size, name
+
+
+def test_the_sixth_cross_space_round_selects_on_the_pilot_and_judges_on_fresh_nb201_rows(tmp_path):
+    round6 = _experiment("cross_space_round6")
+    from ntknas.bench.table import sample_positions
+    from ntknas.combined_scores import get_score
+    from ntknas.objectives import KERNEL_PASS, get_objective
+
+    assert round6.CANDIDATES[round6.INCUMBENT] == get_score("ntk-agg-v7").components
+    assert round6.NTK_ONLY[round6.NTK_INCUMBENT] == get_score("ntk-only-v6").components
+    for components in round6.CANDIDATES.values():
+        assert not any(get_objective(c).requires & KERNEL_PASS for c in components)
+    for components in round6.NTK_ONLY.values():
+        assert not {"naswot", "flops", "params", "synflow"} & set(components)
+        assert not any(c.startswith("feature_") for c in components)
+    assert not any(get_objective(c).requires & KERNEL_PASS for c in round6.NEEDS)
+    # the judge's NB201 rows are none of rounds 1-5's; every other table is seen
+    specs = round6.judge_specs(tmp_path, "c10", "c100")
+    for name, spec in specs.items():
+        if spec["space"] == "nb201":
+            used = set(sample_positions(5000, 1100, spec["seed"]))
+            fresh = sample_positions(5000, spec["n"], spec["seed"], spec["skip"])
+            assert not spec["seen"] and not used & set(fresh) and len(fresh) == 300, name
+        else:
+            assert spec["seen"], name
+    assert (specs["nbmacro"]["skip"], specs["nbmacro"]["n"]) == (1200, 300)
+    # selections as round 5; the decision also asks for the fresh tables' mean
+    names = [*round6.CANDIDATES, *round6.NTK_ONLY, "params"]
+    taus = {n: {"fresh": 0.5, "seen": 0.5} for n in names}
+    taus["groups-sum"] = {"fresh": 0.52, "seen": 0.52}
+    taus["params"] = {"fresh": 0.3, "seen": 0.3}
+    taus["backward-sum"] = {"fresh": 0.9, "seen": 0.9}
+    assert round6.select(taus) == ("groups-sum", "backward-sum")
+    assert round6.decide(taus, ["fresh"], ("groups-sum", "backward-sum")) == (
+        "groups-sum",
+        "backward-sum",
+    )
+    lower_fresh = {**taus, "groups-sum": {"fresh": 0.51, "seen": 0.9}}
+    lower_fresh[round6.INCUMBENT] = {"fresh": 0.52, "seen": 0.5}
+    assert round6.decide(lower_fresh, ["fresh"], ("groups-sum", "backward-sum"))[0] == (
+        round6.INCUMBENT
+    )
+    # the NTK-only margin is judged where the incumbent was computed (the kernel tables)
+    only_fresh = {**taus, round6.NTK_INCUMBENT: {"fresh": 0.95}}
+    assert round6.decide(only_fresh, ["fresh"], ("groups-sum", "backward-sum"))[1] == (
+        round6.NTK_INCUMBENT
+    )
