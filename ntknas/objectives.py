@@ -154,6 +154,20 @@ _SIGNALS: dict[str, Objective] = {
             for factor, requires in (("feature", _FORWARD), ("backward", _BACKWARD))
         ),
         _declare(
+            "feature_effective_dimension",
+            "maximize",
+            _FORWARD,
+            "proxy",
+            "Σ over rectifiers of log of the participation ratio of the channel correlation",
+        ),
+        _declare(
+            "backward_effective_dimension",
+            "maximize",
+            _BACKWARD,
+            "proxy",
+            "as feature_effective_dimension, of the back-propagated NTK signal at weight layers",
+        ),
+        _declare(
             "kernel_alignment",
             "maximize",
             (KERNEL,),

@@ -306,8 +306,13 @@ def test_probe_signals_share_the_forward_and_match_the_separate_signals():
         "naswot",
         "feature_decorrelation",
         "backward_decorrelation",
+        "feature_effective_dimension",
+        "backward_effective_dimension",
         *(f"{f}_group{s}_decorrelation" for f in ("feature", "backward") for s in GROUP_SIZES),
     }
+    for name in ("feature_effective_dimension", "backward_effective_dimension"):
+        alone = probe_signals(model, x, signals={name})
+        assert alone[name] == pytest.approx(signals[name], rel=1e-9)
     for size in ("16", "32", "_all"):  # the other readings: each its own signal, one pass
         alone = probe_signals(model, x, signals={f"feature_group{size}_decorrelation"})
         assert alone[f"feature_group{size}_decorrelation"] == pytest.approx(
@@ -480,6 +485,8 @@ def test_probe_signals_read_every_layer_of_a_vit(space_name):
     for suffix in GROUP_SIZES:
         assert signals[f"feature_group{suffix}_decorrelation"] > 0.0
         assert signals[f"backward_group{suffix}_decorrelation"] > 0.0
+    assert signals["feature_effective_dimension"] > 0.0
+    assert signals["backward_effective_dimension"] > 0.0
 
 
 def test_recorded_batch_statistics_are_the_batch_statistics_and_the_model_is_unchanged():
@@ -730,3 +737,55 @@ def test_zico_reads_every_weight_layer_a_gradient_reaches(space_name):
     reached = {n for (n, _), gr in zip(layers, grads) if gr is not None and gr.abs().max() > 0}
     assert reached and reached <= set(terms), sorted(reached - set(terms))
     assert all(math.isfinite(t) for t in terms.values())
+
+
+# --- effective dimension: the participation ratio of a layer's channel correlation ------------
+
+
+def _participation_by_numpy(u: np.ndarray, samples: int) -> float:
+    if u.ndim == 2:
+        x = u.T
+    elif u.ndim == 3:
+        x = u[:samples].reshape(-1, u.shape[-1]).T
+    else:
+        x = np.swapaxes(u[:samples], 0, 1).reshape(u.shape[1], -1)
+    x = x[x.std(axis=1) > 0]
+    eigenvalues = np.linalg.eigvalsh(np.corrcoef(x))
+    return float(np.log(eigenvalues.sum() ** 2 / np.square(eigenvalues).sum()))
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        (8, 16, 8, 8),  # fewer channels than observations
+        (8, 64, 8, 8),  # NB201's last stage
+        (8, 1536, 4, 4),  # a wide inverted-residual expansion: more channels than observations
+        (4, 65, 192),  # ViT tokens
+        (4, 17, 300),  # tokens, more features than observations
+        (16, 40),  # (B, D): features over the batch
+    ],
+)
+def test_effective_dimension_is_the_participation_ratio_of_the_eigenvalues(shape):
+    from ntknas.proxies.dimension import effective_dimension
+
+    u = torch.randn(*shape, generator=torch.Generator().manual_seed(13), dtype=torch.float64)
+    u[:, 3] = 0.0  # a dead channel (or token/feature 3 of a (B, N, D) layer) is left out
+    expected = _participation_by_numpy(u.numpy(), 8)
+    assert effective_dimension(u, 8) == pytest.approx(expected, rel=1e-9)
+    # float32 features: the Gram matrix in float32, to what float32 guarantees
+    assert effective_dimension(u.float(), 8) == pytest.approx(expected, rel=1e-4)
+    assert effective_dimension(u, 8) > 1.0  # every shape reads: never 0 by rank
+
+
+def test_effective_dimension_counts_directions_and_does_not_punish_width():
+    from ntknas.proxies.dimension import effective_dimension, log_participation_ratio
+
+    g = torch.Generator().manual_seed(14)
+    base = torch.randn(8, 1, 6, 6, generator=g)
+    copies = base.expand(8, 64, 6, 6) * torch.arange(1, 65).view(1, 64, 1, 1)
+    assert effective_dimension(copies, 8) == pytest.approx(0.0, abs=1e-9)  # one direction
+    assert effective_dimension(torch.zeros(8, 64, 6, 6), 8) == 0.0  # dead layer
+    assert log_participation_ratio(torch.randn(4, 1, generator=g)) == 0.0  # one observation
+    narrow = effective_dimension(torch.randn(8, 16, 16, 16, generator=g), 8)
+    wide = effective_dimension(torch.randn(8, 256, 16, 16, generator=g), 8)
+    assert wide > narrow + 2.0  # independent channels: ≈ log C, rising with width

@@ -24,6 +24,7 @@ from ntknas.proxies._pass import (
     channels_last_pass,
 )
 from ntknas.proxies.activation import _add_agreement, naswot_from_kernel
+from ntknas.proxies.dimension import effective_dimension
 
 
 def _observations(u: torch.Tensor, samples: int) -> torch.Tensor:
@@ -355,8 +356,9 @@ def rectifier_signals(
     Example:
         >>> net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
         >>> sorted(rectifier_signals(net, torch.randn(5, 4)))  # doctest: +NORMALIZE_WHITESPACE
-        ['feature_decorrelation', 'feature_group16_decorrelation', 'feature_group32_decorrelation',
-         'feature_group32_pooled_null_decorrelation', 'feature_group64_pooled_null_decorrelation',
+        ['feature_decorrelation', 'feature_effective_dimension', 'feature_group16_decorrelation',
+         'feature_group32_decorrelation', 'feature_group32_pooled_null_decorrelation',
+         'feature_group64_pooled_null_decorrelation',
          'feature_group_all_decorrelation', 'feature_group_decorrelation',
          'feature_group_pooled_decorrelation', 'feature_group_pooled_null_decorrelation',
          'feature_group_sum_decorrelation', 'feature_group_sum_positions_decorrelation', 'naswot']
@@ -366,7 +368,7 @@ def rectifier_signals(
     b = x.shape[0]
     agreement = torch.zeros(b, b, dtype=torch.float64, device=x.device)
     groups = _wanted_groups("feature", wanted)
-    totals = dict.fromkeys(["feature_decorrelation", *groups], 0.0)
+    totals = dict.fromkeys(["feature_decorrelation", "feature_effective_dimension", *groups], 0.0)
     layers = [0]
 
     def record(u: torch.Tensor) -> None:
@@ -374,6 +376,8 @@ def rectifier_signals(
             _add_agreement(agreement, u)
         if "feature_decorrelation" in wanted:
             totals["feature_decorrelation"] += channel_correlation_min_eig(u, samples)
+        if "feature_effective_dimension" in wanted:
+            totals["feature_effective_dimension"] += effective_dimension(u, samples)
         for name, value in _group_readings(u, samples, layers[0], groups).items():
             totals[name] += value
         layers[0] += 1
@@ -476,7 +480,7 @@ def backward_signals(
     Example:
         >>> net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(32, 2))
         >>> sorted(backward_signals(net, torch.randn(4, 3, 4, 4)))  # doctest: +NORMALIZE_WHITESPACE
-        ['backward_decorrelation', 'backward_group16_decorrelation',
+        ['backward_decorrelation', 'backward_effective_dimension', 'backward_group16_decorrelation',
          'backward_group32_decorrelation', 'backward_group32_pooled_null_decorrelation',
          'backward_group64_pooled_null_decorrelation', 'backward_group_all_decorrelation',
          'backward_group_decorrelation', 'backward_group_pooled_decorrelation',
@@ -490,13 +494,15 @@ def backward_signals(
     produced = _backward_signals()
     wanted = produced if signals is None else set(signals) & produced
     groups = _wanted_groups("backward", wanted)
-    totals = dict.fromkeys(["backward_decorrelation", *groups], 0.0)
+    totals = dict.fromkeys(["backward_decorrelation", "backward_effective_dimension", *groups], 0.0)
     layers = [0]
 
     def record(delta: torch.Tensor) -> None:
         delta = delta.detach()
         if delta.dim() >= 3 and "backward_decorrelation" in wanted:
             totals["backward_decorrelation"] += channel_correlation_min_eig(delta, samples)
+        if "backward_effective_dimension" in wanted:
+            totals["backward_effective_dimension"] += effective_dimension(delta, samples)
         for name, value in _group_readings(delta, samples, layers[0], groups).items():
             totals[name] += value
         layers[0] += 1

@@ -302,3 +302,28 @@ def test_the_sixth_cross_space_round_selects_on_the_pilot_and_judges_on_fresh_nb
     assert round6.decide(only_fresh, ["fresh"], ("groups-sum", "backward-sum"))[1] == (
         round6.NTK_INCUMBENT
     )
+
+
+def test_the_seventh_cross_space_round_judges_on_nb201_rows_no_round_has_read():
+    round7 = _experiment("cross_space_round7")
+    from ntknas.bench.table import sample_positions
+    from ntknas.combined_scores import get_score
+    from ntknas.objectives import KERNEL_PASS, get_objective
+
+    assert round7.CANDIDATES[round7.INCUMBENT] == get_score("ntk-agg-v7").components
+    assert round7.NTK_ONLY[round7.NTK_INCUMBENT] == get_score("ntk-only-v6").components
+    assert not any(get_objective(c).requires & KERNEL_PASS for c in round7.NEEDS)
+    for components in round7.NTK_ONLY.values():
+        assert not {"naswot", "flops", "params", "synflow"} & set(components)
+        assert not any(c.startswith("feature_") for c in components)
+    specs = round7.judge_specs(Path("data"), "c10", "c100")
+    for name, spec in specs.items():
+        if spec["space"] == "nb201":
+            used = set(sample_positions(5000, 1400, spec["seed"]))  # rounds 1-6
+            fresh = sample_positions(5000, spec["n"], spec["seed"], spec["skip"])
+            assert not spec["seen"] and not used & set(fresh) and len(fresh) == 300, name
+        else:
+            assert spec["seen"], name
+    taus = {n: {"t": 0.5} for n in [*round7.CANDIDATES, *round7.NTK_ONLY, "params"]}
+    taus["dimensions"] = {"t": 0.504}  # within 0.005 of the incumbent: the incumbent
+    assert round7.select(taus) == (round7.INCUMBENT, round7.NTK_INCUMBENT)
