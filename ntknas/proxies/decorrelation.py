@@ -230,12 +230,8 @@ def _group_correlation_min_eig(
         raise ValueError(
             f"unknown sum_over {sum_over!r}; allowed: {', '.join(map(repr, SUM_OVER))}"
         )
-    mean, groups = _group_mean_min_eig(u, samples, layer, size, headroom, max_groups, pooled, null)
-    if sum_over == "groups":
-        return mean * groups
-    if sum_over == "group_positions":
-        return mean * groups * _positions(u)
-    return mean
+    reading = GroupReading(size, headroom, max_groups, pooled, null, sum_over)
+    return _group_readings(u, samples, layer, {"": reading})[""]
 
 
 def _positions(u: torch.Tensor) -> int:

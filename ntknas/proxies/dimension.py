@@ -18,7 +18,7 @@ def log_participation_ratio(feats: torch.Tensor) -> float:
     row, or fewer than 2 observations, the result is 0. The eigenvalues are never computed:
     Σλ = tr R is the number of varying channels and Σλ² = ‖R‖²_F, which the Gram matrix of the
     smaller side gives (the same non-zero spectrum), so a layer with more channels than
-    observations is read as exactly as a narrow one. Centring and normalizing are in float64;
+    observations is read exactly, as a narrow one is. Centring and normalizing are in float64;
     the Gram matrix in the input's precision.
 
     Example:
@@ -30,15 +30,15 @@ def log_participation_ratio(feats: torch.Tensor) -> float:
         >>> round(log_participation_ratio(copies), 12)  # one direction
         0.0
     """
-    if feats.shape[-1] < 2:
+    if feats.shape[0] == 0 or feats.shape[-1] < 2:
         return 0.0
     x = feats.to(torch.float64)
     x = x - x.mean(dim=-1, keepdim=True)
     norms = x.norm(dim=-1)
-    varying = norms > norms.max() * 1e-12 if norms.numel() else norms > 0
+    varying = norms > norms.max() * 1e-12
     x = x[varying] / norms[varying].unsqueeze(-1)
     channels, observations = x.shape
-    if channels < 1:
+    if channels == 0:
         return 0.0
     x = x.to(feats.dtype)
     gram = x @ x.T if channels <= observations else x.T @ x
