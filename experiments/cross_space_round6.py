@@ -62,11 +62,10 @@ from typing import Any
 
 from cross_space_round3 import _merge, file_table, format_taus, table_rows
 from cross_space_round4 import specs_for
+from cross_space_round5 import _values, margins
 from scipy.stats import kendalltau, spearmanr
 
-import search_spaces
 from ntknas.combined_scores import ScoreRule, aggregate
-from ntknas.scorer import NTKScorer
 
 MAX = "maximize"
 
@@ -87,32 +86,7 @@ def group_pair(suffix: str) -> dict[str, str]:
     return {f"{f}_group{suffix}_decorrelation": MAX for f in ("feature", "backward")}
 
 
-def _values(
-    spec: dict[str, Any], space: search_spaces.SearchSpace, archs: list[str], needs: list[str]
-) -> list[dict[str, float]]:
-    """Every needed signal of ``archs``."""
-    scorer = NTKScorer(
-        batch_size=spec["batch_size"],
-        data=spec["data"],
-        image_size=space.input_shape[-1],
-        needs=needs,
-        seed=spec["seed"],
-    )
-    values = []
-    for arch in archs:
-        r = scorer.score(space, arch)
-        values.append({**r.metrics, "params": float(r.params), "flops": float(r.flops)})
-    return values
-
-
 _CACHE: dict[tuple, list[dict[str, float]]] = {}
-
-
-def margins(taus: dict[str, dict[str, float]], names: list[str]) -> dict[str, float]:
-    """Each rule's minimum over the tables of τ − τ(#params)."""
-    return {
-        name: min(t - taus["params"][table] for table, t in taus[name].items()) for name in names
-    }
 
 
 @dataclass(frozen=True)
