@@ -39,11 +39,35 @@ def test_objective_records_every_metric_and_budget(space, scorer):
 def test_degenerate_kernel_fails_the_trial_with_reason(space, scorer):
     study = optuna.create_study(direction="minimize")
     study.enqueue_trial(space.trial_params(space.parse(DISCONNECTED)))
-    study.optimize(make_objective(space, scorer), n_trials=1, catch=(DegenerateKernelError,))
+    objective = make_objective(space, scorer, "log_cond")
+    study.optimize(objective, n_trials=1, catch=(DegenerateKernelError,))
     t = study.trials[0]
     assert t.state == optuna.trial.TrialState.FAIL
     assert t.user_attrs["ntknas:degenerate"] is True
     assert "rank-deficient" in t.user_attrs["ntknas:reason"]
+
+
+def test_a_scorer_without_needs_computes_what_the_objective_reads(space, scorer):
+    from ntknas.combined_scores import DEFAULT_SCORE, metrics_needed
+    from ntknas.scorer import NTKScorer
+
+    assert scorer.needs is None and scorer.metric == DEFAULT_SCORE
+    study = optuna.create_study(direction="maximize")
+    for arch in (CONV, DISCONNECTED):
+        study.enqueue_trial(space.trial_params(space.parse(arch)))
+    study.optimize(make_objective(space, scorer), n_trials=2, catch=(DegenerateKernelError,))
+    assert scorer.needs is None  # the scorer passed in is unchanged
+    done, cut = study.trials
+    # the default score reads no kernel: its components are recorded, the spectrum is not
+    for name in metrics_needed([DEFAULT_SCORE]) - {"flops", "params"}:
+        assert f"ntknas:{name}" in done.user_attrs, name
+    assert "ntknas:log_cond" not in done.user_attrs
+    explicit = NTKScorer(batch_size=8, needs=[DEFAULT_SCORE]).score(space, CONV)
+    for name, value in explicit.metrics.items():
+        assert done.user_attrs[f"ntknas:{name}"] == value, name
+    # a cell whose output ignores its input still fails, with the reason the probe pass gives
+    assert cut.state == optuna.trial.TrialState.FAIL
+    assert "do not depend on the input" in cut.user_attrs["ntknas:reason"]
 
 
 def test_cache_scores_each_architecture_once(space, scorer):
