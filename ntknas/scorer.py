@@ -426,7 +426,9 @@ class NTKScorer:
             metrics.update(self.forward_proxies(model, phases, keep_logits=logits))
         if self._wants(SYNFLOW):
             metrics["synflow"] = self._synflow(model, phases)
-        if self._wants(ZICO) and (value := self._zico(model, phases, logits=logits)) is not None:
+        # without the probe forward, ZiCo's logits serve the input check below
+        keep = None if logits else logits
+        if self._wants(ZICO) and (value := self._zico(model, phases, keep_logits=keep)) is not None:
             metrics["zico"] = value
         t = time.perf_counter()
         # the probe forward's logits when it ran (the same no-grad train-mode forward), else
@@ -482,17 +484,17 @@ class NTKScorer:
         model: nn.Module,
         phases: dict[str, float],
         same_model: ScoreResult | None = None,
-        logits: list[torch.Tensor] | None = None,
+        keep_logits: list[torch.Tensor] | None = None,
     ) -> float | None:
         """ZiCo of ``model`` on the probe batch; None when it has fewer logits than the probe
-        has classes and ``needs`` does not name it. ``logits``: when given and empty, ZiCo's
-        logits of the probe batch are appended to it."""
+        has classes and ``needs`` does not name it. ``keep_logits``: as :func:`zico`'s."""
         if same_model is not None and "zico" in same_model.metrics:
             return same_model.metrics["zico"]
         t = time.perf_counter()
-        keep = logits if logits is not None and not logits else None
         try:
-            value = zico(model, self.probe[0], self.probe[1], output=self.output, keep_logits=keep)
+            value = zico(
+                model, self.probe[0], self.probe[1], output=self.output, keep_logits=keep_logits
+            )
         except LabelRangeError:
             if self.needs is not None:  # asked for: the caller must see why it cannot be had
                 raise
@@ -600,6 +602,20 @@ class NTKScorer:
                 else:
                     continue
                 raise ValueError(f"{name!r} needs {metric}: create the scorer with {fix}")
+
+    def reading(self, names: Sequence[str]) -> NTKScorer:
+        """This scorer when its ``needs`` are set, else a copy that computes what ``names``
+        read and nothing more (a scorer made without ``needs`` computes everything).
+
+        Example:
+            >>> NTKScorer().reading(["ntk-agg-v7"]).needs
+            ('ntk-agg-v7',)
+        """
+        if self.needs is not None:
+            return self
+        view = copy.copy(self)
+        view.needs = tuple(names)
+        return view
 
     def build(self, space: SearchSpace, spec: ArchSpec | str) -> nn.Module:
         """``spec`` built with the scorer's seeded initialization (the model every score of

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import threading
 from collections.abc import Callable, Sequence
@@ -198,13 +197,13 @@ def make_objective(
             ``trial.set_constraint`` (feasible when ≤ 0), for constraint-aware samplers.
         cache: a :class:`ScoreCache`; each architecture is scored once (a new cache when None).
 
-    A scorer made without ``needs`` computes what the objectives read and nothing more (a copy
-    with ``needs`` set; the scorer passed in is unchanged): the default score needs no kernel
-    pass. Pass a scorer with ``needs`` to compute more (``needs=ntknas.list_metrics()``: the
-    kernel's spectrum too).
+    A scorer made without ``needs`` computes what the objectives read and nothing more
+    (:meth:`NTKScorer.reading`; the scorer passed in is unchanged): the default score needs no
+    kernel pass. Pass a scorer with ``needs`` to compute more (``needs=ntknas.list_metrics()``:
+    the kernel's spectrum too).
 
-    Every metric computed goes into ``trial.user_attrs["ntknas:<metric>"]`` together with ``ntknas:arch``,
-    ``ntknas:hash``, ``ntknas:params``, ``ntknas:flops``. A degenerate kernel raises
+    Every metric computed goes into ``trial.user_attrs["ntknas:<metric>"]`` together with
+    ``ntknas:arch``, ``ntknas:hash``, ``ntknas:params``, ``ntknas:flops``. A degenerate kernel raises
     :class:`DegenerateKernelError`, so the trial fails with the reason (pass
     ``catch=(DegenerateKernelError,)`` to ``study.optimize`` to go on).
 
@@ -222,9 +221,7 @@ def make_objective(
         if name not in objective_names():
             raise ValueError(f"unknown objective {name!r}; known: {', '.join(objective_names())}")
     scorer.check_computes(objectives)
-    if scorer.needs is None:  # compute what the objectives read, nothing more
-        scorer = copy.copy(scorer)
-        scorer.needs = tuple(objectives)
+    scorer = scorer.reading(objectives)
     if isinstance(budget, dict):
         budget = Budget(**budget)
     cache = cache if cache is not None else ScoreCache()

@@ -14,7 +14,6 @@ to RUNNING, a transition every Optuna storage grants to exactly one worker.
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import random
@@ -73,9 +72,7 @@ class SharedScores:
         name: str | None = None,
     ) -> None:
         scorer.check_computes([score])
-        if scorer.needs is None:  # compute what the score reads, nothing more
-            scorer = copy.copy(scorer)
-            scorer.needs = (score,)
+        scorer = scorer.reading([score])  # compute what the score reads, nothing more
         self.space = space
         self.scorer = scorer
         self.score = score
